@@ -1,0 +1,44 @@
+# Transfer-Learning Clinic. Every target sets up .venv itself (plain Python 3.11+, no conda, no GPU).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+# TensorFlow's C++ start-up chatter goes to stderr; keep it out of notebooks and test cells.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: help test demo lab data pretrain clean-data
+
+help:
+	@echo "make test      set up .venv and run the test suite"
+	@echo "make demo      set up .venv and run the main job"
+	@echo "make lab       open JupyterLab on the student notebooks"
+	@echo "make data      draw the workbook's datasets under data/"
+	@echo "make pretrain  retrain the mini Inception backbone (data/weights/)"
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; run: make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $@
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+demo: $(STAMP)
+	$(PY) -m tlclinic.demo
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+data: $(STAMP)
+	$(PY) -m tlclinic.data build
+
+pretrain: $(STAMP)
+	$(PY) -m tlclinic.pretrain
+
+clean-data:
+	rm -rf data/shapes data/road data/source data/features

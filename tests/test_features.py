@@ -1,0 +1,51 @@
+"""The feature cache: computed once, reused from memory and disk, recomputed when the key changes."""
+import numpy as np
+import pytest
+
+from tlclinic import features
+from tlclinic.backbone import get_backbone
+
+
+@pytest.fixture
+def counted_extract(monkeypatch):
+    calls = []
+    real = features.extract
+
+    def extract(backbone, images, resize_to=None, **kwargs):
+        calls.append((backbone.weights_id, images.shape, resize_to))
+        return real(backbone, images, resize_to, **kwargs)
+
+    monkeypatch.setattr(features, "extract", extract)
+    features.clear_memory()
+    return calls
+
+
+def test_features_are_computed_once_then_read_from_memory_and_disk(tmp_path, counted_extract):
+    b = get_backbone("mini_inception")
+    x1, y1 = features.cached_features("shapes", "test", b, root=tmp_path)
+    assert len(counted_extract) == 1 and x1.shape == (100, 192) and list(np.bincount(y1)) == [50, 50]
+    x2, _ = features.cached_features("shapes", "test", b, root=tmp_path)
+    features.clear_memory()
+    x3, _ = features.cached_features("shapes", "test", b, root=tmp_path)
+    assert len(counted_extract) == 1
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(x1, x3)
+    assert len(list((tmp_path / "features").glob("shapes-test-mini_inception-*.npz"))) == 1
+
+
+def test_a_changed_key_recomputes(tmp_path, counted_extract):
+    pretrained, random = get_backbone("mini_inception"), get_backbone("mini_inception", weights=None)
+    base, _ = features.cached_features("shapes", "test", pretrained, root=tmp_path)
+    resized, _ = features.cached_features("shapes", "test", pretrained, resize_to=(64, 64), root=tmp_path)
+    other, _ = features.cached_features("shapes", "test", random, root=tmp_path)
+    assert len(counted_extract) == 3
+    assert not np.allclose(base, resized) and not np.allclose(base, other)
+
+
+def test_cached_features_equal_a_fresh_extraction():
+    from tlclinic import data
+
+    b = get_backbone("mini_inception")
+    cached, _ = features.cached_features("shapes", "test", b)
+    images, _ = data.load("shapes", "test")
+    np.testing.assert_allclose(cached, features.extract(b, images), rtol=1e-4, atol=1e-5)

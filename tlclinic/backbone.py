@@ -1,0 +1,156 @@
+"""Frozen, pretrained feature extractors.
+
+``mini_inception`` (the default) is a small Inception-style network pretrained
+on the workbook's ``source`` task by ``python -m tlclinic.pretrain``; its weights
+are committed under ``data/weights/``.  ``inception_v3`` is Keras's InceptionV3
+with ImageNet weights, usable when the weights file is already in the Keras cache.
+
+Each backbone carries its own preprocessing and minimum input size.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+from keras import layers
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "data" / "weights"
+MINI_WEIGHTS = WEIGHTS_DIR / "mini_inception.weights.h5"
+INCEPTION_V3_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+INCEPTION_V3_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/"
+                    "inception_v3/" + INCEPTION_V3_FILE)
+
+
+class WeightsMissingError(FileNotFoundError):
+    """Pretrained weights are not on this machine (and are never downloaded at run time)."""
+
+
+def scale_to_unit_range(images: np.ndarray) -> np.ndarray:
+    """Pixels 0..255 to -1..1: InceptionV3's own preprocessing, and the mini backbone's."""
+    return np.asarray(images, dtype=np.float32) / 127.5 - 1.0
+
+
+@dataclass
+class Backbone:
+    """A frozen feature extractor: images (N, H, W, 3) uint8 -> features (N, D)."""
+
+    name: str
+    model: keras.Model  # takes preprocessed images, returns pooled features
+    preprocess: Callable[[np.ndarray], np.ndarray]
+    min_size: int
+    weights_id: str  # what the weights are: a file hash, or "random-<seed>"
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.model.output.shape[-1])
+
+    def check_size(self, height: int, width: int) -> None:
+        if min(height, width) < self.min_size:
+            raise ValueError(
+                f"images of {height}x{width} are too small for the {self.name} backbone: it needs at least "
+                f"{self.min_size}x{self.min_size} pixels. Load them larger, or resize them inside the "
+                f"model with keras.layers.Resizing."
+            )
+
+
+def _conv_bn(x, filters: int, size: int, strides: int = 1, name: str | None = None):
+    x = layers.Conv2D(filters, size, strides=strides, padding="same", use_bias=False, name=name)(x)
+    x = layers.BatchNormalization(scale=False, name=None if name is None else name + "_bn")(x)
+    return layers.Activation("relu")(x)
+
+
+def _inception_block(x, ones: int, threes: tuple[int, int], fives: tuple[int, int], pool: int):
+    """InceptionV3's four parallel branches: 1x1, 1x1->3x3, 1x1->3x3->3x3, pool->1x1."""
+    a = _conv_bn(x, ones, 1)
+    b = _conv_bn(_conv_bn(x, threes[0], 1), threes[1], 3)
+    c = _conv_bn(_conv_bn(_conv_bn(x, fives[0], 1), fives[1], 3), fives[1], 3)
+    d = _conv_bn(layers.AveragePooling2D(3, strides=1, padding="same")(x), pool, 1)
+    return layers.Concatenate()([a, b, c, d])
+
+
+def build_mini_inception(num_classes: int | None = None) -> keras.Model:
+    """The mini Inception network: features (N, 192); with ``num_classes``, a softmax top too."""
+    inputs = keras.Input((None, None, 3), name="image")
+    x = _conv_bn(inputs, 24, 3, strides=2)
+    x = _conv_bn(x, 32, 3)
+    x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+    x = _inception_block(x, 16, (16, 32), (8, 16), 16)
+    x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+    x = _inception_block(x, 32, (24, 48), (12, 24), 24)
+    x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+    x = _inception_block(x, 48, (32, 64), (16, 48), 32)
+    features = layers.GlobalAveragePooling2D(name="features")(x)
+    if num_classes is None:
+        return keras.Model(inputs, features, name="mini_inception")
+    outputs = layers.Dense(num_classes, activation="softmax", name="source_classes")(features)
+    return keras.Model(inputs, outputs, name="mini_inception_pretraining")
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def mini_inception(weights: str | None = "pretrained", seed: int = 0) -> Backbone:
+    """The workbook's own backbone; ``weights=None`` gives the same network with random weights."""
+    keras.utils.set_random_seed(seed)
+    model = build_mini_inception()
+    if weights == "pretrained":
+        if not MINI_WEIGHTS.exists():
+            raise WeightsMissingError(
+                f"the mini_inception weights are missing: {MINI_WEIGHTS}\n"
+                "They are committed with the workbook; restore them with `git checkout -- data/weights`, "
+                "or retrain them with `python -m tlclinic.pretrain`."
+            )
+        model.load_weights(MINI_WEIGHTS)
+        weights_id = file_digest(MINI_WEIGHTS)
+    elif weights is None:
+        weights_id = f"random-{seed}"
+    else:
+        raise ValueError(f"weights must be 'pretrained' or None, not {weights!r}")
+    model.trainable = False
+    return Backbone("mini_inception", model, scale_to_unit_range, 32, weights_id)
+
+
+def keras_cache_dir() -> Path:
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+
+
+def inception_v3(weights: str | None = "pretrained", seed: int = 0) -> Backbone:
+    """Keras's InceptionV3 (ImageNet), only from a weights file already in the Keras cache."""
+    from keras.applications import InceptionV3
+
+    keras.utils.set_random_seed(seed)
+    if weights == "pretrained":
+        path = keras_cache_dir() / INCEPTION_V3_FILE
+        if not path.exists():
+            raise WeightsMissingError(
+                f"InceptionV3's ImageNet weights are not in the Keras cache: {path}\n"
+                "The workbook never downloads at run time. On a machine with internet, fetch them once with\n"
+                "    python -c \"import keras; keras.applications.InceptionV3(include_top=False)\"\n"
+                f"or download {INCEPTION_V3_URL}\ninto {path.parent}/ . "
+                "Offline, use the workbook's own backbone: backbone='mini_inception'."
+            )
+        model = InceptionV3(include_top=False, weights=str(path), pooling="avg")
+        weights_id = file_digest(path)
+    elif weights is None:
+        model = InceptionV3(include_top=False, weights=None, pooling="avg")
+        weights_id = f"random-{seed}"
+    else:
+        raise ValueError(f"weights must be 'pretrained' or None, not {weights!r}")
+    model.trainable = False
+    return Backbone("inception_v3", model, scale_to_unit_range, 75, weights_id)
+
+
+BACKBONES: dict[str, Callable[..., Backbone]] = {"mini_inception": mini_inception, "inception_v3": inception_v3}
+
+
+def get_backbone(name: str = "mini_inception", weights: str | None = "pretrained", seed: int = 0) -> Backbone:
+    """A frozen backbone by name: ``mini_inception`` (offline default) or ``inception_v3``."""
+    if name not in BACKBONES:
+        raise KeyError(f"unknown backbone {name!r}; the known backbones are: {', '.join(BACKBONES)}")
+    return BACKBONES[name](weights=weights, seed=seed)

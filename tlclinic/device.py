@@ -1,0 +1,49 @@
+"""Which libraries and devices the workbook runs on: every notebook starts with ``report()``."""
+from __future__ import annotations
+
+import importlib
+import platform
+
+import keras
+
+
+def gpus() -> list[str]:
+    """Names of the GPUs the active Keras backend can use (empty on a CPU-only machine)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        found = tf.config.list_physical_devices("GPU")
+        return [tf.config.experimental.get_device_details(d).get("device_name", d.name) for d in found]
+    if backend == "jax":
+        import jax
+
+        return [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+    if backend == "torch":
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return []
+
+
+def describe() -> dict[str, str]:
+    backend = keras.backend.backend()
+    info = {"python": platform.python_version(), "keras": keras.__version__, "backend": backend}
+    try:
+        info["tensorflow"] = importlib.import_module("tensorflow").__version__
+    except ImportError:
+        info["tensorflow"] = "not installed"
+    if backend != "tensorflow":
+        info[backend] = importlib.import_module(backend).__version__
+    found = gpus()
+    info["device"] = ", ".join(found) if found else "CPU only (no GPU found)"
+    return info
+
+
+def report() -> dict[str, str]:
+    """Print and return the versions, the Keras backend and the GPUs found."""
+    info = describe()
+    width = max(map(len, info))
+    for key, value in info.items():
+        print(f"{key:<{width}}  {value}")
+    return info

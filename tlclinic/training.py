@@ -1,0 +1,43 @@
+"""Training heads on cached features."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+
+def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Scale every feature to zero mean and unit variance, with the training set's statistics."""
+    mean, std = train.mean(axis=0), train.std(axis=0) + 1e-6
+    return [(x - mean) / std for x in (train, *others)]
+
+
+def linear_probe(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+                 epochs: int = 60, seed: int = 0) -> float:
+    """Test accuracy of a logistic regression on standardised features (binary labels)."""
+    keras.utils.set_random_seed(seed)
+    x_train, x_test = standardize(train[0], test[0])
+    model = keras.Sequential([keras.Input(x_train.shape[1:]), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, train[1], epochs=epochs, batch_size=100, verbose=0)
+    return float(model.evaluate(x_test, test[1], verbose=0)[1])
+
+
+def fit_shuffled(model: keras.Model, x, y, epochs: int, batch_size: int, seed: int = 0,
+                 validation_data=None, callbacks=(), verbose: int = 0) -> dict[str, list[float]]:
+    """``model.fit`` with each epoch's order drawn from NumPy under ``seed``.
+
+    Keras's own ``shuffle=True`` draws from backend random ops whose state is not
+    reset by ``keras.utils.set_random_seed``; shuffling here makes two runs with
+    the same seed identical on every backend.
+    """
+    rng = np.random.default_rng(seed)
+    history: dict[str, list[float]] = {}
+    for epoch in range(epochs):
+        order = rng.permutation(len(x))
+        h = model.fit(x[order], y[order], batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
+                      shuffle=False, validation_data=validation_data, callbacks=list(callbacks), verbose=verbose)
+        for key, values in h.history.items():
+            history.setdefault(key, []).extend(values)
+        if model.stop_training:
+            break
+    return history
