@@ -40,11 +40,13 @@ def pretrain(epochs: int = 12, seed: int = 0, limit: int | None = None, out: Pat
     if limit:
         x_train, y_train = x_train[:: len(x_train) // limit], y_train[:: len(y_train) // limit]
     model = build_mini_inception(num_classes=int(y_train.max()) + 1)
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
     augment = keras.Sequential([keras.layers.RandomFlip("horizontal_and_vertical", seed=seed)])
     x_aug = np.concatenate([x_train, np.asarray(augment(x_train, training=True), dtype=np.uint8)])
     y_aug = np.concatenate([y_train, y_train])
+    steps = epochs * -(-len(x_aug) // 64)
+    schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
     history = fit_shuffled(model, scale_to_unit_range(x_aug), y_aug, epochs=epochs, batch_size=64, seed=seed,
                            validation_data=(scale_to_unit_range(x_test), y_test), verbose=verbose)
     backbone = keras.Model(model.input, model.get_layer("features").output)
