@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # TensorFlow's C++ start-up chatter goes to stderr; keep it out of notebooks and test cells.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help test demo lab data pretrain clean-data
+.PHONY: help test demo lab data pretrain release calibrate clean-data
 
 help:
 	@echo "make test      set up .venv and run the test suite"
@@ -15,6 +15,8 @@ help:
 	@echo "make lab       open JupyterLab on the student notebooks"
 	@echo "make data      draw the workbook's datasets under data/"
 	@echo "make pretrain  retrain the mini Inception backbone (data/weights/)"
+	@echo "make release   regenerate the student notebooks/ from solutions/ (nbgrader)"
+	@echo "make calibrate run every graded check over 20 seeds"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; run: make PYTHON=python3.11 ...")'
@@ -39,6 +41,13 @@ data: $(STAMP)
 
 pretrain: $(STAMP)
 	$(PY) -m tlclinic.pretrain
+
+release: $(STAMP)
+	cd autograde && for lesson in $$(ls ../solutions); do \
+	  ../$(PY) -m nbgrader generate_assignment $$lesson --no-db --force --log-level=WARN || exit 1; done
+
+calibrate: $(STAMP)
+	$(PY) -m tlclinic.calibrate --seeds 20
 
 clean-data:
 	rm -rf data/shapes data/road data/source data/features

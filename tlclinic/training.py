@@ -1,6 +1,10 @@
 """Training heads on cached features."""
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from typing import Callable
+
 import keras
 import numpy as np
 
@@ -41,3 +45,40 @@ def fit_shuffled(model: keras.Model, x, y, epochs: int, batch_size: int, seed: i
         if model.stop_training:
             break
     return history
+
+
+@dataclass
+class Run:
+    """One head trained on cached features: what the lessons plot and the graders check."""
+
+    model: keras.Model
+    history: dict[str, list[float]]  # "loss" and "val_loss" per epoch
+    val_predictions: list[np.ndarray]  # the model's outputs on the validation set after each epoch
+    val_targets: np.ndarray
+    seconds: float
+
+    @property
+    def final_predictions(self) -> np.ndarray:
+        return self.val_predictions[-1]
+
+
+class _RecordPredictions(keras.callbacks.Callback):
+    def __init__(self, x_val: np.ndarray, store: list):
+        super().__init__()
+        self.x_val, self.store = x_val, store
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.store.append(keras.ops.convert_to_numpy(self.model(self.x_val, training=False)))
+
+
+def train_head(build: Callable[[int], keras.Model], train: tuple[np.ndarray, np.ndarray],
+               val: tuple[np.ndarray, np.ndarray], epochs: int, batch_size: int, seed: int = 0,
+               callbacks=()) -> Run:
+    """Build a head with ``build(feature_dim)`` under ``seed`` and train it on cached features."""
+    start = time.perf_counter()
+    keras.utils.set_random_seed(seed)
+    model = build(train[0].shape[1])
+    predictions: list[np.ndarray] = []
+    history = fit_shuffled(model, train[0], train[1], epochs, batch_size, seed, validation_data=val,
+                           callbacks=[_RecordPredictions(val[0], predictions), *callbacks])
+    return Run(model, history, predictions, np.asarray(val[1]), time.perf_counter() - start)

@@ -1,0 +1,91 @@
+"""Checks that the hidden tests call: train the student's head and assert that it converges.
+
+Every check trains under a fixed seed, keeps library warnings off stderr (nbgrader
+scores a test cell that writes to stderr as failed) and turns any error raised by
+the student's code into an ``AssertionError`` that says what went wrong.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .training import Run
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence Python warnings and TensorFlow's Python logger for the block."""
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        finally:
+            tf_logger.setLevel(level)
+
+
+def train_student(train: Callable[..., Run], *args, **kwargs) -> Run:
+    """Run ``train(*args, **kwargs)`` quietly; an error in the student's code fails the check with its message."""
+    with quiet():
+        try:
+            return train(*args, **kwargs)
+        except Exception as error:  # the student's code may raise anything; report it as a failed check
+            raise AssertionError(f"training your head failed: {type(error).__name__}: {error}") from None
+
+
+def assert_loss_finite_and_falling(run: Run) -> None:
+    loss = np.asarray(run.history["loss"], dtype=np.float64)
+    assert np.all(np.isfinite(loss)), f"the training loss is not finite: {np.round(loss, 4).tolist()}"
+    assert loss[-1] < loss[0], f"the training loss did not fall: {np.round(loss, 4).tolist()}"
+
+
+@dataclass
+class Calibration:
+    """One head through a graded check at many seeds: how often it passed and its metric's range."""
+
+    head: str
+    should_pass: bool
+    passed: int
+    seeds: int
+    metric_min: float
+    metric_max: float
+    failures: list[str]
+
+    @property
+    def as_expected(self) -> bool:
+        return self.passed == (self.seeds if self.should_pass else 0)
+
+
+def calibrate(train: Callable[..., Run], assert_converged: Callable[[Run], None], metric: Callable[[Run], float],
+              heads: dict[str, Callable], should_pass: dict[str, bool], seeds) -> list[Calibration]:
+    """Train each head at each seed and apply the graded assertions; a head whose training raises fails."""
+    rows = []
+    for name, build in heads.items():
+        values, failures = [], []
+        for seed in seeds:
+            try:
+                run = train_student(train, build, seed)
+                values.append(metric(run))
+                assert_converged(run)
+            except AssertionError as error:
+                failures.append(f"seed {seed}: {str(error).splitlines()[0]}")
+        n = len(list(seeds))
+        rows.append(Calibration(name, should_pass[name], n - len(failures), n,
+                                float(np.min(values)) if values else float("nan"),
+                                float(np.max(values)) if values else float("nan"), failures))
+    return rows
+
+
+def format_calibration(rows: list[Calibration], metric_name: str) -> str:
+    lines = [f"| head | should | passed | {metric_name} min | {metric_name} max |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.head} | {'pass' if r.should_pass else 'fail'} | {r.passed}/{r.seeds} | "
+                     f"{r.metric_min:.3f} | {r.metric_max:.3f} |")
+    return "\n".join(lines)

@@ -1,0 +1,44 @@
+"""The heads of the two questions, broken as asked and fixed.
+
+A head builder takes the feature size and returns a compiled Keras model that
+maps backbone features to a prediction: the part of the seed programs that
+trains on top of the frozen backbone.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+from keras import layers
+
+HeadBuilder = Callable[[int], keras.Model]
+
+# Seed 000's classification head: name -> (output units, output activation, loss).
+CLASSIFIER_OUTPUTS = {
+    "softmax over 1 unit (seed 000)": (1, "softmax", "binary_crossentropy"),
+    "sigmoid + binary cross-entropy": (1, "sigmoid", "binary_crossentropy"),
+    "softmax over 2 units + sparse categorical cross-entropy": (2, "softmax", "sparse_categorical_crossentropy"),
+}
+# Half fixes: each changes one thing but leaves the head unable to learn; graders must fail them.
+CLASSIFIER_HALF_FIXES = {
+    "sigmoid + categorical cross-entropy": (1, "sigmoid", "categorical_crossentropy"),
+    "softmax over 2 units + binary cross-entropy": (2, "softmax", "binary_crossentropy"),
+}
+
+
+def seed000_classifier(output: str = "softmax over 1 unit (seed 000)", learning_rate: float = 1e-3) -> HeadBuilder:
+    """Seed 000's head: Dense 1024, 512, 32 (relu), then the chosen output layer and loss."""
+    units, activation, loss = {**CLASSIFIER_OUTPUTS, **CLASSIFIER_HALF_FIXES}[output]
+
+    def build(input_dim: int) -> keras.Model:
+        inputs = keras.Input((input_dim,))
+        x = layers.Dense(1024, activation="relu")(inputs)
+        x = layers.Dense(512, activation="relu")(x)
+        x = layers.Dense(32, activation="relu")(x)
+        outputs = layers.Dense(units, activation=activation)(x)
+        model = keras.Model(inputs, outputs)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
+        return model
+
+    build.__name__ = f"seed000_classifier[{output}]"
+    return build

@@ -1,0 +1,1 @@
+"""One module per lesson: the calls its notebook makes, so the notebook reads like prose."""

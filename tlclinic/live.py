@@ -1,0 +1,72 @@
+"""Live toggles: a control whose every change retrains a head and redraws its figure.
+
+``Experiment`` is the plain model (value -> trained run -> drawn figure) that
+tests drive directly; ``LiveView`` is the thin ipywidgets view over it.  Nothing
+here waits for input, so notebooks run headless with the view in them.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import ipywidgets as widgets
+from IPython.display import display
+from matplotlib.figure import Figure
+
+from . import plots
+from .training import Run
+
+
+class Experiment:
+    """The state behind a live control: the chosen value, its trained run and its figure."""
+
+    def __init__(self, train: Callable[[Any], Run], draw: Callable[[Run, Figure, Any], None], value: Any,
+                 figsize: tuple[float, float] = (12, 3.4)):
+        self.train, self.draw = train, draw
+        self.figure = plots.figure(*figsize)
+        self.value: Any = None
+        self.run: Run | None = None
+        self.set(value)
+
+    def set(self, value: Any) -> Run:
+        """Retrain for ``value`` and redraw the figure."""
+        self.value = value
+        self.run = self.train(value)
+        self.figure.clear()
+        self.draw(self.run, self.figure, value)
+        return self.run
+
+
+class LiveView:
+    """An ipywidgets control over an ``Experiment``: changing its value retrains and redraws in place."""
+
+    def __init__(self, experiment: Experiment, control: widgets.ValueWidget):
+        self.experiment, self.control = experiment, control
+        self.output = widgets.Output()
+        self.status = widgets.Label()
+        control.value = experiment.value
+        control.observe(self._changed, names="value")
+        self._show()
+        self.widget = widgets.VBox([control, self.status, self.output])
+
+    def _changed(self, change) -> None:
+        self.status.value = "training…"
+        self.experiment.set(change["new"])
+        self._show()
+
+    def _show(self) -> None:
+        run = self.experiment.run
+        self.status.value = f"trained in {run.seconds:.1f} s"
+        with self.output:
+            self.output.clear_output(wait=True)
+            display(plots.as_image(self.experiment.figure))
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+def toggle(options: list[str], value: str, train: Callable[[str], Run],
+           draw: Callable[[Run, Figure, str], None], description: str = "") -> LiveView:
+    """A row of toggle buttons, one per option, each retraining with ``train(option)``."""
+    control = widgets.ToggleButtons(options=options, value=value, description=description,
+                                    style={"button_width": "auto"})
+    return LiveView(Experiment(train, draw, value), control)

@@ -1,0 +1,23 @@
+"""Run notebooks headless, as CI, the demo and the tests do."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+CELL_TIMEOUT_S = 300
+
+
+def execute(path: Path, cwd: Path | None = None, timeout: int = CELL_TIMEOUT_S) -> nbformat.NotebookNode:
+    """Execute a notebook top to bottom in a fresh kernel; a failing cell raises ``CellExecutionError``."""
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(cwd or Path(path).parent)}}).execute()
+    return nb
+
+
+def stream_text(nb: nbformat.NotebookNode, name: str = "stdout") -> str:
+    """Everything the notebook's code cells printed to one stream."""
+    return "".join(o.text for c in nb.cells if c.cell_type == "code"
+                   for o in c.outputs if o.output_type == "stream" and o.name == name)
