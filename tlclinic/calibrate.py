@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     for lesson in args.lessons:
         run, metric = LESSONS[lesson]
-        rows = run(args.seeds)
+        rows = run(range(args.seeds))
         print(f"\n## {lesson} ({args.seeds} seeds)\n\n{format_calibration(rows, metric)}", flush=True)
         for row in rows:
             if not row.as_expected:

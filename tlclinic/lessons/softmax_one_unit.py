@@ -14,7 +14,7 @@ from ..training import Run, train_head
 BROKEN = "softmax over 1 unit (seed 000)"
 SEED_BATCH_SIZE = 5  # as in the question
 EPOCHS, BATCH_SIZE = 5, 32  # what the live toggle and the grader train with
-MIN_ACCURACY = 0.9  # the fixed heads reach 0.93 or more at every seed (see README)
+MIN_ACCURACY = 0.8  # over 20 seeds the fixed heads reach 0.90 to 0.96, the broken ones 0.50 (README)
 
 
 def shapes_features() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -67,9 +67,9 @@ def assert_converged(run: Run) -> None:
     assert acc >= MIN_ACCURACY, f"validation accuracy {acc:.3f} is below {MIN_ACCURACY} after {EPOCHS} epochs"
 
 
-def calibrate(seeds: int = 20) -> list[grading.Calibration]:
-    """Every fixed, broken and half-fixed head through the graded check, at ``seeds`` seeds."""
+def calibrate(seeds=range(20)) -> list[grading.Calibration]:
+    """Every fixed, broken and half-fixed head through the graded check, at each seed of ``seeds``."""
     heads = {name: seed000_classifier(name) for name in [*CLASSIFIER_OUTPUTS, *CLASSIFIER_HALF_FIXES]}
     expected = {name: name in CLASSIFIER_OUTPUTS and name != BROKEN for name in heads}
     metric = lambda run: accuracy(run.final_predictions, run.val_targets)  # noqa: E731
-    return grading.calibrate(train, assert_converged, metric, heads, expected, range(seeds))
+    return grading.calibrate(train, assert_converged, metric, heads, expected, seeds)
