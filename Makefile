@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # TensorFlow's C++ start-up chatter goes to stderr; keep it out of notebooks and test cells.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help test demo lab data pretrain release calibrate clean-data
+.PHONY: help test demo lab data pretrain release grade calibrate clean-data
 
 help:
 	@echo "make test      set up .venv and run the test suite"
@@ -16,6 +16,7 @@ help:
 	@echo "make data      draw the workbook's datasets under data/"
 	@echo "make pretrain  retrain the mini Inception backbone (data/weights/)"
 	@echo "make release   regenerate the student notebooks/ from solutions/ (nbgrader)"
+	@echo "make grade SUBMISSIONS=<file or folder>   autograde submitted notebooks"
 	@echo "make calibrate run every graded check over 20 seeds"
 
 $(PY):
@@ -45,6 +46,10 @@ pretrain: $(STAMP)
 release: $(STAMP)
 	cd autograde && for lesson in $$(ls ../solutions); do \
 	  ../$(PY) -m nbgrader generate_assignment $$lesson --no-db --force --log-level=WARN || exit 1; done
+
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<notebook or folder> [ARGS='--jobs 2 --min-score 0.8']"; exit 2; }
+	$(VENV)/bin/tlclinic-grade "$(SUBMISSIONS)" $(ARGS)
 
 calibrate: $(STAMP)
 	$(PY) -m tlclinic.calibrate --seeds 20

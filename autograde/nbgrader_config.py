@@ -19,3 +19,10 @@ c.GenerateAssignment.preprocessors = [
     ReleaseBrokenCode if p is ClearSolutions else p
     for p in GenerateAssignment.class_traits()["preprocessors"].default()
 ]
+
+# Autograding: a training cell gets up to 3 minutes (nbgrader's default of 30 s is too short on a slow
+# machine); a cell that runs longer is interrupted and scored as failed. Deleted or edited test cells are
+# put back from the source.
+c.Execute.timeout = 180
+c.Execute.interrupt_on_timeout = True
+c.OverwriteCells.add_missing_cells = True
