@@ -31,7 +31,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "autograde" / "nbgrader_config.py"
 SOLUTIONS = ROOT / "solutions"
-MEMORY_LIMIT_BYTES = 8 * 2**30  # per submission (kernel included)
+MEMORY_LIMIT_BYTES = 6 * 2**30  # per submission (kernel included)
 
 
 @dataclass
@@ -88,13 +88,20 @@ def _failure_reason(log: str) -> str:
 
 
 def _cell_messages(nb: nbformat.NotebookNode) -> dict[str, str]:
-    """grade_id -> the error a graded cell raised (empty when it passed)."""
-    messages = {}
-    for cell in nb.cells:
+    """grade_id -> why a graded cell failed (empty when it passed), naming an earlier cell that failed first."""
+    messages, earlier = {}, ""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+        error = f"{errors[0].ename}: {errors[0].evalue}".strip()[:300] if errors else ""
         meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and cell.cell_type == "code":
-            errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
-            messages[meta["grade_id"]] = f"{errors[0].ename}: {errors[0].evalue}".strip()[:300] if errors else ""
+        if meta.get("grade"):
+            messages[meta["grade_id"]] = f"{error} (after: {earlier})" if error and earlier else error
+        elif error and not earlier:
+            timed_out = "Timeout" in error or "KeyboardInterrupt" in error  # nbgrader interrupts a cell at its limit
+            reason = "ran past the time limit" if timed_out else f"raised {error}"
+            earlier = f"cell {index} {reason}"
     return messages
 
 
