@@ -178,7 +178,7 @@ def grade_all(target: Path, jobs: int, cell_timeout: int = 180, log=print) -> li
             path = futures[future]
             rows = results[path] = future.result()
             got, out_of = sum(r.points for r in rows), sum(r.max_points for r in rows)
-            log(f"[{done}/{len(paths)}] {path.name}: {got:g}/{out_of:g}")
+            log(f"[{done}/{len(paths)}] {path.relative_to(root)}: {got:g}/{out_of:g}", flush=True)
     return [row for p in paths for row in results[p]]
 
 
