@@ -66,7 +66,7 @@ class Calibration:
 def calibrate(train: Callable[..., Run], assert_converged: Callable[[Run], None], metric: Callable[[Run], float],
               heads: dict[str, Callable], should_pass: dict[str, bool], seeds) -> list[Calibration]:
     """Train each head at each seed and apply the graded assertions; a head whose training raises fails."""
-    rows = []
+    seeds, rows = list(seeds), []
     for name, build in heads.items():
         values, failures = [], []
         for seed in seeds:
@@ -76,8 +76,7 @@ def calibrate(train: Callable[..., Run], assert_converged: Callable[[Run], None]
                 assert_converged(run)
             except AssertionError as error:
                 failures.append(f"seed {seed}: {str(error).splitlines()[0]}")
-        n = len(list(seeds))
-        rows.append(Calibration(name, should_pass[name], n - len(failures), n,
+        rows.append(Calibration(name, should_pass[name], len(seeds) - len(failures), len(seeds),
                                 float(np.min(values)) if values else float("nan"),
                                 float(np.max(values)) if values else float("nan"), failures))
     return rows
