@@ -9,9 +9,10 @@ import pytest
 from tlclinic import autograde
 
 ROOT = Path(__file__).resolve().parent.parent
-LESSON = "01-softmax-one-unit"
-SOURCE = ROOT / "solutions" / LESSON / f"{LESSON}.ipynb"
-RELEASE = ROOT / "notebooks" / LESSON / f"{LESSON}.ipynb"
+LESSON, LESSON02 = "01-softmax-one-unit", "02-relu-regression-output"
+SOURCE, RELEASE = (ROOT / kind / LESSON / f"{LESSON}.ipynb" for kind in ("solutions", "notebooks"))
+SOURCE02, RELEASE02 = (ROOT / kind / LESSON02 / f"{LESSON02}.ipynb" for kind in ("solutions", "notebooks"))
+POINTS = {"self_check": 1, "converges": 4}
 
 
 def _cell(nb, grade_id):
@@ -31,30 +32,33 @@ HALF_FIX = _cell(nbformat.read(RELEASE, 4), "build_head").source.replace(
     'activation="softmax"', 'activation="sigmoid"').replace(
     'loss = "binary_crossentropy"', 'loss = "categorical_crossentropy"')
 
-# student -> (notebook it starts from, edit, expected points per test, words the first failure must contain)
+# student -> (lesson, notebook it starts from, edit, expected points per test, words the first failure must contain)
 CASES = {
-    "solution": (SOURCE, None, {"self_check": 1, "converges": 4}, ""),
-    "untouched": (RELEASE, None, {"self_check": 1, "converges": 0}, "hardly vary"),
-    "two_units": (RELEASE, _with_head(TWO_UNITS), {"self_check": 1, "converges": 4}, ""),
-    "half_fix": (RELEASE, _with_head(HALF_FIX), {"self_check": 1, "converges": 0}, "did not fall"),
-    "loops": (RELEASE, _with_head("while True:\n    pass"), {"self_check": 0, "converges": 0}, "time limit"),
-    "dies": (RELEASE, _with_head("import os\nos._exit(1)"), {"self_check": 0, "converges": 0}, "kernel died"),
-    "hogs": (RELEASE, _with_head("hog = []\nwhile True:\n    hog.append(bytearray(10**8))"),
+    "solution": (LESSON, SOURCE, None, {"self_check": 1, "converges": 4}, ""),
+    "untouched": (LESSON, RELEASE, None, {"self_check": 1, "converges": 0}, "hardly vary"),
+    "two_units": (LESSON, RELEASE, _with_head(TWO_UNITS), {"self_check": 1, "converges": 4}, ""),
+    "half_fix": (LESSON, RELEASE, _with_head(HALF_FIX), {"self_check": 1, "converges": 0}, "did not fall"),
+    "loops": (LESSON, RELEASE, _with_head("while True:\n    pass"), {"self_check": 0, "converges": 0}, "time limit"),
+    "dies": (LESSON, RELEASE, _with_head("import os\nos._exit(1)"), {"self_check": 0, "converges": 0},
+             "kernel died"),
+    "hogs": (LESSON, RELEASE, _with_head("hog = []\nwhile True:\n    hog.append(bytearray(10**8))"),
              {"self_check": 0, "converges": 0}, "MemoryError"),
-    "edits_test": (RELEASE, lambda nb: setattr(_cell(nb, "converges"), "source", "pass"),
+    "edits_test": (LESSON, RELEASE, lambda nb: setattr(_cell(nb, "converges"), "source", "pass"),
                    {"self_check": 1, "converges": 0}, "hardly vary"),
-    "deletes_test": (RELEASE, lambda nb: nb.cells.remove(_cell(nb, "converges")),
+    "deletes_test": (LESSON, RELEASE, lambda nb: nb.cells.remove(_cell(nb, "converges")),
                      {"self_check": 1, "converges": 0}, "hardly vary"),
-    "not_json": (None, None, {"self_check": 0, "converges": 0}, "not a valid notebook"),
+    "not_json": (LESSON, None, None, {"self_check": 0, "converges": 0}, "not a valid notebook"),
+    "l02_solution": (LESSON02, SOURCE02, None, {"self_check": 1, "converges": 4}, ""),
+    "l02_untouched": (LESSON02, RELEASE02, None, {"self_check": 1, "converges": 0}, "produce a negative number"),
 }
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
-    for student, (start, edit, _, _) in CASES.items():
+    for student, (lesson, start, edit, _, _) in CASES.items():
         (folder / student).mkdir()
-        target = folder / student / f"{LESSON}.ipynb"
+        target = folder / student / f"{lesson}.ipynb"
         if start is None:
             target.write_text('{"cells": [ this is not json')
             continue
@@ -64,7 +68,7 @@ def graded(tmp_path_factory):
         nbformat.write(nb, target)
     before = {p: p.read_bytes() for p in folder.rglob("*.ipynb")}
     out = tmp_path_factory.mktemp("grades")
-    code = autograde.main([str(folder), "--jobs", "2", "--timeout", "40", "--out", str(out), "--min-score", "0.9"])
+    code = autograde.main([str(folder), "--jobs", "2", "--timeout", "60", "--out", str(out), "--min-score", "0.9"])
     return code, out, before
 
 
@@ -74,12 +78,12 @@ def test_every_submission_gets_exactly_its_expected_points(graded):
     rows = json.loads((out / "grades.json").read_text())
     got = {(r["student"], r["test"]): r for r in rows}
     assert {r["student"] for r in rows} == set(CASES)
-    for student, (_, _, expected, words) in CASES.items():
+    for student, (lesson, _, _, expected, words) in CASES.items():
         for test, points in expected.items():
             row = got[student, test]
-            assert row["lesson"] == LESSON
+            assert row["lesson"] == lesson
             assert row["points"] == points, (student, test, row)
-            assert row["max_points"] == {"self_check": 1, "converges": 4}[test]
+            assert row["max_points"] == POINTS[test]
         messages = " ".join(got[student, t]["message"] for t in expected)
         assert words in messages, (student, messages)
 

@@ -9,9 +9,12 @@ import os
 import sys
 
 from .grading import format_calibration
-from .lessons import softmax_one_unit
+from .lessons import relu_regression_output, softmax_one_unit
 
-LESSONS = {"01-softmax-one-unit": (softmax_one_unit.calibrate, "val accuracy")}
+LESSONS = {
+    "01-softmax-one-unit": (softmax_one_unit.calibrate, "val accuracy"),
+    "02-relu-regression-output": (relu_regression_output.calibrate, "val Huber loss"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:

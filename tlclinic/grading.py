@@ -37,7 +37,24 @@ def train_student(train: Callable[..., Run], *args, **kwargs) -> Run:
         try:
             return train(*args, **kwargs)
         except Exception as error:  # the student's code may raise anything; report it as a failed check
-            raise AssertionError(f"training your head failed: {type(error).__name__}: {error}") from None
+            raise AssertionError(f"training your head failed: {type(error).__name__}: {_gist(error)}") from None
+
+
+def _gist(error: Exception) -> str:
+    """An error's message without the graph traceback TensorFlow puts in it: its first and last lines."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return " ... ".join([lines[0], lines[-1]]) if len(lines) > 2 else " ".join(lines)
+
+
+def with_output_units(build_head: Callable, units: tuple[int, ...]) -> Callable:
+    """``build_head``, checked before any training: its model must output one of ``units`` values per example."""
+    def build(input_dim: int):
+        model = build_head(input_dim)
+        shape = tuple(model.output_shape)
+        assert len(shape) == 2 and shape[1] in units, (
+            f"the head should output {' or '.join(map(str, units))} unit(s) per example, not {shape[1:]}")
+        return model
+    return build
 
 
 def assert_loss_finite_and_falling(run: Run) -> None:
@@ -63,15 +80,18 @@ class Calibration:
         return self.passed == (self.seeds if self.should_pass else 0)
 
 
-def calibrate(train: Callable[..., Run], assert_converged: Callable[[Run], None], metric: Callable[[Run], float],
-              heads: dict[str, Callable], should_pass: dict[str, bool], seeds) -> list[Calibration]:
-    """Train each head at each seed and apply the graded assertions; a head whose training raises fails."""
+def calibrate(heads: dict[str, Callable[[int], Run]], should_pass: dict[str, bool],
+              assert_converged: Callable[[Run], None], metric: Callable[[Run], float], seeds) -> list[Calibration]:
+    """Train each head at each seed (``heads[name](seed)``) and apply the graded assertions.
+
+    A head whose training raises fails like one that does not converge.
+    """
     seeds, rows = list(seeds), []
-    for name, build in heads.items():
+    for name, train_at in heads.items():
         values, failures = [], []
         for seed in seeds:
             try:
-                run = train_student(train, build, seed)
+                run = train_student(train_at, seed)
                 values.append(metric(run))
                 assert_converged(run)
             except AssertionError as error:

@@ -12,6 +12,12 @@ import keras
 from keras import layers
 
 HeadBuilder = Callable[[int], keras.Model]
+OptimizerFactory = Callable[[], keras.optimizers.Optimizer]  # a new optimizer for each model
+
+
+def adam(learning_rate=1e-3) -> OptimizerFactory:
+    """Adam at ``learning_rate`` (a number or a schedule), new for each model that asks."""
+    return lambda: keras.optimizers.Adam(learning_rate)
 
 # Seed 000's classification head: name -> (output units, output activation, loss).
 CLASSIFIER_OUTPUTS = {
@@ -26,7 +32,8 @@ CLASSIFIER_HALF_FIXES = {
 }
 
 
-def seed000_classifier(output: str = "softmax over 1 unit (seed 000)", learning_rate: float = 1e-3) -> HeadBuilder:
+def seed000_classifier(output: str = "softmax over 1 unit (seed 000)", optimizer: OptimizerFactory = adam(),
+                       ) -> HeadBuilder:
     """Seed 000's head: Dense 1024, 512, 32 (relu), then the chosen output layer and loss."""
     units, activation, loss = {**CLASSIFIER_OUTPUTS, **CLASSIFIER_HALF_FIXES}[output]
 
@@ -37,8 +44,40 @@ def seed000_classifier(output: str = "softmax over 1 unit (seed 000)", learning_
         x = layers.Dense(32, activation="relu")(x)
         outputs = layers.Dense(units, activation=activation)(x)
         model = keras.Model(inputs, outputs)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
+        model.compile(optimizer=optimizer(), loss=loss, metrics=["accuracy"])
         return model
 
     build.__name__ = f"seed000_classifier[{output}]"
+    return build
+
+
+# Seed 002's regression head: name -> output activation.  A steering angle lies in [-1, 1].
+REGRESSOR_OUTPUTS = {
+    "relu (seed 002)": "relu",
+    "linear": "linear",
+    "tanh": "tanh",
+}
+
+
+def seed002_regressor(output: str = "relu (seed 002)", optimizer: OptimizerFactory = adam()) -> HeadBuilder:
+    """Seed 002's head: Dense 512, 256, Dropout, 128, 64, Dropout (relu), the chosen output, Huber(0.5).
+
+    ``output`` is a name of ``REGRESSOR_OUTPUTS`` or a Keras activation.
+    """
+    activation = REGRESSOR_OUTPUTS.get(output, output)
+
+    def build(input_dim: int) -> keras.Model:
+        inputs = keras.Input((input_dim,))
+        x = layers.Dense(512, activation="relu")(inputs)
+        x = layers.Dense(256, activation="relu")(x)
+        x = layers.Dropout(0.25)(x)
+        x = layers.Dense(128, activation="relu")(x)
+        x = layers.Dense(64, activation="relu")(x)
+        x = layers.Dropout(0.25)(x)
+        outputs = layers.Dense(1, activation=activation)(x)
+        model = keras.Model(inputs, outputs)
+        model.compile(optimizer=optimizer(), loss=keras.losses.Huber(delta=0.5))
+        return model
+
+    build.__name__ = f"seed002_regressor[{output}]"
     return build

@@ -70,3 +70,11 @@ def toggle(options: list[str], value: str, train: Callable[[str], Run],
     control = widgets.ToggleButtons(options=options, value=value, description=description,
                                     style={"button_width": "auto"})
     return LiveView(Experiment(train, draw, value), control)
+
+
+def log_slider(low: int, high: int, value: float, train: Callable[[float], Run],
+               draw: Callable[[Run, Figure, float], None], description: str = "") -> LiveView:
+    """A slider over 10**low .. 10**high on a log scale; releasing it retrains with ``train(value)``."""
+    control = widgets.FloatLogSlider(value=value, base=10, min=low, max=high, step=0.25, description=description,
+                                     continuous_update=False, readout_format=".1e", style={"description_width": "auto"})
+    return LiveView(Experiment(train, draw, value), control)

@@ -82,3 +82,29 @@ def train_head(build: Callable[[int], keras.Model], train: tuple[np.ndarray, np.
     history = fit_shuffled(model, train[0], train[1], epochs, batch_size, seed, validation_data=val,
                            callbacks=[_RecordPredictions(val[0], predictions), *callbacks])
     return Run(model, history, predictions, np.asarray(val[1]), time.perf_counter() - start)
+
+
+
+def train_seeds(build: Callable[[int], keras.Model], seeds, train: tuple[np.ndarray, np.ndarray],
+                val: np.ndarray, epochs: int, batch_size: int) -> list[list[np.ndarray]]:
+    """Train ``build``'s head once per seed, as ``train_head`` would, reusing one compiled model.
+
+    For each seed the model gets the weights (and dropout seeds) that ``build`` gives under that seed and a
+    fresh optimizer state, then trains in the order ``fit_shuffled`` draws under that seed: the same run as
+    ``train_head``'s, without tracing a new training function each time.  Returns, per seed, the validation
+    outputs after each epoch (no validation loss is computed).
+    """
+    model = build(train[0].shape[1])
+    model.optimizer.build(model.trainable_variables)
+    fresh_optimizer = [keras.ops.copy(v) for v in model.optimizer.variables]
+    outputs = []
+    for seed in seeds:
+        keras.utils.set_random_seed(seed)
+        for variable, value in zip(model.variables, build(train[0].shape[1]).variables):
+            variable.assign(value)
+        for variable, value in zip(model.optimizer.variables, fresh_optimizer):
+            variable.assign(value)
+        store: list[np.ndarray] = []
+        fit_shuffled(model, train[0], train[1], epochs, batch_size, seed, callbacks=[_RecordPredictions(val, store)])
+        outputs.append(store)
+    return outputs

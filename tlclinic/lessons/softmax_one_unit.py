@@ -1,6 +1,8 @@
 """Lesson 01, softmax over one unit (seed 000): data, training, the live toggle and the graded check."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -22,10 +24,12 @@ def shapes_features() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, 
     return cached_features("shapes", "train"), cached_features("shapes", "test")
 
 
-def train(build: HeadBuilder, seed: int = 0, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE) -> Run:
+def train(build: HeadBuilder, seed: int = 0, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE,
+          callbacks=()) -> Run:
     """Train a classification head on the cached ``shapes`` features; validate on the test split."""
     train_set, test_set = shapes_features()
-    return train_head(build, train_set, test_set, epochs=epochs, batch_size=batch_size, seed=seed)
+    return train_head(build, train_set, test_set, epochs=epochs, batch_size=batch_size, seed=seed,
+                      callbacks=callbacks)
 
 
 def reproduce(seed: int = 0, epochs: int = EPOCHS) -> Run:
@@ -49,7 +53,7 @@ def live_toggle() -> live.LiveView:
 
 def check_converges(build_head: HeadBuilder, seed: int = 0) -> Run:
     """The graded check: the student's head trains to at least ``MIN_ACCURACY`` with informative outputs."""
-    run = grading.train_student(train, build_head, seed)
+    run = grading.train_student(train, grading.with_output_units(build_head, (1, 2)), seed)
     assert_converged(run)
     return run
 
@@ -69,7 +73,8 @@ def assert_converged(run: Run) -> None:
 
 def calibrate(seeds=range(20)) -> list[grading.Calibration]:
     """Every fixed, broken and half-fixed head through the graded check, at each seed of ``seeds``."""
-    heads = {name: seed000_classifier(name) for name in [*CLASSIFIER_OUTPUTS, *CLASSIFIER_HALF_FIXES]}
-    expected = {name: name in CLASSIFIER_OUTPUTS and name != BROKEN for name in heads}
+    names = [*CLASSIFIER_OUTPUTS, *CLASSIFIER_HALF_FIXES]
+    heads = {name: functools.partial(train, seed000_classifier(name)) for name in names}
+    expected = {name: name in CLASSIFIER_OUTPUTS and name != BROKEN for name in names}
     metric = lambda run: accuracy(run.final_predictions, run.val_targets)  # noqa: E731
-    return grading.calibrate(train, assert_converged, metric, heads, expected, seeds)
+    return grading.calibrate(heads, expected, assert_converged, metric, seeds)
