@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # TensorFlow's C++ start-up chatter goes to stderr; keep it out of notebooks and test cells.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help test demo lab data pretrain release grade calibrate clean-data
+.PHONY: help test demo bench lab data pretrain release grade calibrate clean-data
 
 help:
 	@echo "make test      set up .venv and run the test suite"
@@ -18,6 +18,7 @@ help:
 	@echo "make release   regenerate the student notebooks/ from solutions/ (nbgrader)"
 	@echo "make grade SUBMISSIONS=<file or folder>   autograde submitted notebooks"
 	@echo "make calibrate run every graded check over 20 seeds"
+	@echo "make bench     measure speed and memory (build/bench.json)"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; run: make PYTHON=python3.11 ...")'
@@ -33,6 +34,9 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m tlclinic.demo
+
+bench: $(STAMP)
+	$(PY) bench/run.py $(ARGS)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

@@ -9,9 +9,10 @@ import pytest
 from tlclinic import autograde
 
 ROOT = Path(__file__).resolve().parent.parent
-LESSON, LESSON02 = "01-softmax-one-unit", "02-relu-regression-output"
+LESSON, LESSON02, LESSON03 = "01-softmax-one-unit", "02-relu-regression-output", "03-learning-rate"
 SOURCE, RELEASE = (ROOT / kind / LESSON / f"{LESSON}.ipynb" for kind in ("solutions", "notebooks"))
 SOURCE02, RELEASE02 = (ROOT / kind / LESSON02 / f"{LESSON02}.ipynb" for kind in ("solutions", "notebooks"))
+SOURCE03, RELEASE03 = (ROOT / kind / LESSON03 / f"{LESSON03}.ipynb" for kind in ("solutions", "notebooks"))
 POINTS = {"self_check": 1, "converges": 4}
 
 
@@ -50,6 +51,9 @@ CASES = {
     "not_json": (LESSON, None, None, {"self_check": 0, "converges": 0}, "not a valid notebook"),
     "l02_solution": (LESSON02, SOURCE02, None, {"self_check": 1, "converges": 4}, ""),
     "l02_untouched": (LESSON02, RELEASE02, None, {"self_check": 1, "converges": 0}, "produce a negative number"),
+    "l03_solution": (LESSON03, SOURCE03, None, {"self_check": 1, "converges": 4}, ""),
+    "l03_untouched": (LESSON03, RELEASE03, None, {"self_check": 1, "converges": 0},
+                      "did not converge with your optimizer"),
 }
 
 

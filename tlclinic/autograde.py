@@ -28,9 +28,9 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
+from .notebooks import ROOT, SOLUTIONS
+
 CONFIG = ROOT / "autograde" / "nbgrader_config.py"
-SOLUTIONS = ROOT / "solutions"
 MEMORY_LIMIT_BYTES = 6 * 2**30  # per submission (kernel included)
 
 

@@ -1,6 +1,6 @@
 """Run every lesson's graded check over many seeds: fixed heads must always pass, broken ones never.
 
-    python -m tlclinic.calibrate [--seeds 20]      (make calibrate)
+    python -m tlclinic.calibrate [--seeds 20] [LESSON ...]      (make calibrate)
 """
 from __future__ import annotations
 
@@ -9,24 +9,23 @@ import os
 import sys
 
 from .grading import format_calibration
-from .lessons import relu_regression_output, softmax_one_unit
-
-LESSONS = {
-    "01-softmax-one-unit": (softmax_one_unit.calibrate, "val accuracy"),
-    "02-relu-regression-output": (relu_regression_output.calibrate, "val Huber loss"),
-}
+from .lessons import LESSONS, load
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tlclinic.calibrate", description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("lessons", nargs="*", default=list(LESSONS), metavar="LESSON")
+    parser.add_argument("lessons", nargs="*", metavar="LESSON", help=f"default: all of {', '.join(LESSONS)}")
     args = parser.parse_args(argv)
+    if unknown := [name for name in args.lessons if name not in LESSONS]:
+        parser.error(f"unknown lesson(s) {', '.join(unknown)}; the lessons are: {', '.join(LESSONS)}")
+    args.lessons = args.lessons or list(LESSONS)
     ok = True
     for lesson in args.lessons:
-        run, metric = LESSONS[lesson]
-        rows = run(range(args.seeds))
-        print(f"\n## {lesson} ({args.seeds} seeds)\n\n{format_calibration(rows, metric)}", flush=True)
+        module = load(lesson)
+        rows = module.calibrate(range(args.seeds))
+        table = format_calibration(rows, module.CALIBRATION_METRIC)
+        print(f"\n## {lesson} ({args.seeds} seeds)\n\n{table}", flush=True)
         for row in rows:
             if not row.as_expected:
                 ok = False

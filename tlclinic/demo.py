@@ -1,39 +1,98 @@
 """The workbook's main job: ``make demo``.
 
-Reports the device, draws the datasets if needed, loads the pretrained backbone,
-caches the features of every split and shows that they transfer: a linear probe
-on ``shapes`` with the pretrained weights against the same network with random ones.
+    python -m tlclinic.demo [--out build/report] [LESSON ...]
+
+Reports the device, draws the datasets if needed and shows that the pretrained backbone's features transfer
+(a linear probe against the same network with random weights).  Then, for every lesson in order, it executes
+the solution notebook headless, runs the lesson's broken program and its fix, and measures both.  It writes
+``build/report/``: ``index.html`` (opens offline, no server), each executed notebook as HTML, PNG plots and
+``table.md``, and prints the table.  It exits 1 when any lesson did not reproduce its symptom or its fix did
+not converge, saying why; the other lessons still run and are reported.
 """
 from __future__ import annotations
 
+import argparse
+import datetime
+import sys
 import time
+from pathlib import Path
 
-from . import data, device
+from nbconvert import HTMLExporter
+
+from . import data, device, report
 from .backbone import get_backbone
 from .features import cached_features
+from .lessons import LESSONS, load
+from .notebooks import SOLUTIONS, execute
+from .progress import progress
 from .training import linear_probe
 
-SPLITS = {"shapes": ("train", "test"), "road": ("train", "val")}
 
-
-def main() -> None:
-    device.report()
-    start = time.perf_counter()
-    for name in data.RECIPES:
-        data.ensure(name)
-    print(f"\ndata ready under {data.DATA_DIR} in {time.perf_counter() - start:.1f} s")
+def probe_backbone() -> list[tuple[str, float, float]]:
+    """(weights, test accuracy, seconds) of a linear probe on ``shapes``, pretrained against random weights."""
     rows = []
     for weights in ("pretrained", None):
-        backbone = get_backbone("mini_inception", weights=weights)
         start = time.perf_counter()
-        cached = {(n, s): cached_features(n, s, backbone) for n, splits in SPLITS.items() for s in splits}
-        accuracy = linear_probe(cached["shapes", "train"], cached["shapes", "test"])
+        backbone = get_backbone("mini_inception", weights=weights)
+        train, test = (cached_features("shapes", split, backbone) for split in ("train", "test"))
+        accuracy = linear_probe(train, test)
         rows.append((weights or "random", accuracy, time.perf_counter() - start))
+    return rows
+
+
+def run_lesson(lesson: str, out: Path, device_name: str) -> report.Row:
+    """Execute a lesson's solution notebook and its demo; any error becomes the row's reason."""
+    start = time.perf_counter()
+    row = report.Row(lesson, None, 0.0, device_name)
+    try:
+        nb = execute(SOLUTIONS / lesson / f"{lesson}.ipynb")
+        body, _ = HTMLExporter().from_notebook_node(nb)
+        row.notebook_html = f"{lesson}.html"
+        (out / row.notebook_html).write_text(body)
+        row.demo = load(lesson).demo()
+        for name, figure in row.demo.figures.items():
+            figure.savefig(out / f"{lesson}-{name}.png", dpi=90)
+    except Exception as error:  # report the lesson as failed with its error, and go on with the others
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        row.error = f"{type(error).__name__}: {lines[-1] if lines else ''}"[:400]
+    row.seconds = time.perf_counter() - start
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tlclinic.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("lessons", nargs="*", metavar="LESSON", help=f"default: all of {', '.join(LESSONS)}")
+    parser.add_argument("--out", type=Path, default=Path("build/report"))
+    args = parser.parse_args(argv)
+    if unknown := [name for name in args.lessons if name not in LESSONS]:
+        parser.error(f"unknown lesson(s) {', '.join(unknown)}; the lessons are: {', '.join(LESSONS)}")
+    args.lessons = args.lessons or list(LESSONS)
+    began = time.perf_counter()
+    info = device.report()
+    device_name = "CPU" if info["device"].startswith("CPU") else f"GPU: {info['device']}"
+    for name in data.RECIPES:
+        data.ensure(name)
+    print(f"\ndata ready under {data.DATA_DIR}")
     print("\nlinear probe on shapes (test accuracy), mini_inception backbone")
-    print(f"{'weights':<12}{'accuracy':>10}{'seconds':>10}")
-    for weights, accuracy, seconds in rows:
-        print(f"{weights:<12}{accuracy:>10.3f}{seconds:>10.1f}")
+    for weights, accuracy, seconds in probe_backbone():
+        print(f"  {weights:<12}{accuracy:>8.3f}{seconds:>8.1f} s")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    bar = progress(args.lessons, "lessons")
+    for lesson in bar:
+        bar.set_postfix_str(lesson)
+        rows.append(run_lesson(lesson, args.out, device_name))
+        print(f"{lesson}: {'ok' if rows[-1].ok else 'FAILED'} in {rows[-1].seconds:.1f} s", flush=True)
+    table = report.format_table(rows)
+    (args.out / "table.md").write_text(table + "\n")
+    intro = (f"make demo on {datetime.date.today()}: {device_name}, Keras {info['keras']} on {info['backend']}, "
+             f"{len(rows)} lessons in {time.perf_counter() - began:.0f} s. Each lesson: its solution notebook "
+             "executed headless, then its broken program and its fix, measured.")
+    index = report.write_index(rows, args.out, intro)
+    print(f"\n{table}\n\nreport: {index}")
+    return 0 if all(row.ok for row in rows) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -94,6 +94,16 @@ def draw_prediction_histogram(ax, run: Run, label: str | None = None) -> None:
            title="predictions after training", xlim=(0, 1.05))
 
 
+def overlay(draw, runs: dict[str, Run], width: float = 6, height: float = 3.6) -> Figure:
+    """Several runs drawn by ``draw(ax, run, label)`` on one axes, with a legend."""
+    fig = figure(width, height)
+    ax = fig.subplots()
+    for label, run in runs.items():
+        draw(ax, run, label=label)
+    ax.legend()
+    return fig
+
+
 def as_image(fig: Figure, dpi: int = 80) -> Image:
     """A figure as a PNG image for Jupyter: shows the same in JupyterLab, headless runs and widget outputs."""
     buffer = io.BytesIO()

@@ -1,1 +1,21 @@
-"""One module per lesson: the calls its notebook makes, so the notebook reads like prose."""
+"""One module per lesson: the calls its notebook makes, so the notebook reads like prose.
+
+Every lesson module has ``calibrate(seeds)`` (its graded check over many seeds, with ``CALIBRATION_METRIC``
+naming the metric) and ``demo()`` (its broken program and its fix, measured, for ``make demo``).
+"""
+import importlib
+from types import ModuleType
+
+# notebook folder under solutions/ and notebooks/ -> module of this package
+LESSONS = {
+    "01-softmax-one-unit": "softmax_one_unit",
+    "02-relu-regression-output": "relu_regression_output",
+    "03-learning-rate": "learning_rate",
+}
+
+
+def load(lesson: str) -> ModuleType:
+    """The module of a lesson, by its notebook's name."""
+    if lesson not in LESSONS:
+        raise KeyError(f"unknown lesson {lesson!r}; the lessons are: {', '.join(LESSONS)}")
+    return importlib.import_module(f".{LESSONS[lesson]}", __name__)

@@ -7,14 +7,15 @@ import functools
 import numpy as np
 from matplotlib.figure import Figure
 
-from .. import grading, live
+from .. import grading, live, report
 from ..features import cached_features
 from ..heads import REGRESSOR_OUTPUTS, HeadBuilder, adam, seed002_regressor
-from ..plots import draw_regression_run
+from ..plots import draw_predicted_vs_true, draw_regression_run, overlay
 from ..symptoms import huber, output_died, regression_symptoms
 from ..training import Run, train_head, train_seeds
 
 BROKEN = "relu (seed 002)"
+FIX = "linear"
 RESIZE_TO = (96, 96)  # seed 002 resized its 96x320 images to the backbone's input inside the model
 SEED_LEARNING_RATE = 0.1  # seed 002's Adam started at 0.1; this lesson trains at a sane 1e-3 (lesson 03's subject)
 EPOCHS, BATCH_SIZE = 5, 32  # batch 32 as in the question; what the live toggle and the grader train with
@@ -23,6 +24,7 @@ EPOCHS, BATCH_SIZE = 5, 32  # batch 32 as in the question; what the live toggle 
 MAX_VAL_HUBER = 0.04
 MIN_NEGATIVE_SHARE = 0.3  # about half of the validation angles are negative
 MAX_ERROR_RATIO = 2.0  # mean error on negative angles against positive ones (and back)
+CALIBRATION_METRIC = "val Huber loss"  # what calibrate() reports
 
 
 def road_features() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -86,7 +88,8 @@ def check_converges(build_head: HeadBuilder, seed: int = 0) -> Run:
 
 def assert_converged(run: Run) -> None:
     outputs = run.final_predictions
-    assert outputs.ndim == 2 and outputs.shape[1] == 1, f"the head should output 1 unit (the angle), not {outputs.shape[1:]}"
+    assert outputs.ndim == 2 and outputs.shape[1] == 1, (
+        f"the head should output 1 unit (the angle), not {outputs.shape[1:]}")
     grading.assert_loss_finite_and_falling(run)
     assert np.all(np.isfinite(outputs)), "some predictions are NaN or infinite"
     s = regression_symptoms(run)
@@ -104,10 +107,43 @@ def assert_converged(run: Run) -> None:
 SHIFTED = "relu, targets shifted by +1 and not shifted back"
 
 
+def graded_metric(run: Run) -> float:
+    """What the graded check thresholds: the validation Huber loss of the predictions as angles."""
+    return huber(run.final_predictions, run.val_targets)
+
+
 def calibrate(seeds=range(20)) -> list[grading.Calibration]:
     """Both fixes, the question's head and the shifted-target trick through the graded check at each seed."""
     heads = {name: functools.partial(train, seed002_regressor(name)) for name in REGRESSOR_OUTPUTS}
     heads[SHIFTED] = functools.partial(train, seed002_regressor(BROKEN), target_shift=1.0)
     expected = {name: name not in (BROKEN, SHIFTED) for name in heads}
-    metric = lambda run: huber(run.final_predictions, run.val_targets)  # noqa: E731
-    return grading.calibrate(heads, expected, assert_converged, metric, seeds)
+    return grading.calibrate(heads, expected, assert_converged, graded_metric, seeds)
+
+
+def why_figure(broken: Run, fixed: Run) -> Figure:
+    """Predicted against true angle for the relu head and the linear one, on one axes."""
+    return overlay(draw_predicted_vs_true, {"Dense(1, relu)": broken, "Dense(1) linear": fixed}, height=4)
+
+
+def demo() -> report.Demo:
+    """The question's head, its dying output over 20 seeds, and the linear fix, measured for ``make demo``."""
+    broken = reproduce()
+    with grading.quiet():
+        fixed = train(seed002_regressor(FIX))
+    dead = {rate: dead_output_seeds(rate) for rate in (1e-3, SEED_LEARNING_RATE)}
+    s, f = regression_symptoms(broken), regression_symptoms(fixed)
+    return report.demo(
+        symptom=(f"{s['negative_prediction_share']:.0%} of predictions < 0 ({s['negative_angle_share']:.0%} of "
+                 f"angles are); mean error {s['mae_negative_angles']:.2f} on negative angles vs "
+                 f"{s['mae_positive_angles']:.2f} on positive; output dead (all 0, loss frozen) in "
+                 f"{len(dead[1e-3])}/20 seeds at Adam 1e-3, {len(dead[SEED_LEARNING_RATE])}/20 at 0.1"),
+        fix="Dense(1) linear output",
+        metric=(f"val Huber {f['val_huber']:.3f} (graded: <= {MAX_VAL_HUBER}); "
+                f"{f['negative_prediction_share']:.0%} of predictions < 0"),
+        reproduced=(s["negative_prediction_share"] == 0 and s["every_negative_keeps_its_size"]
+                    and len(dead[SEED_LEARNING_RATE]) >= 18),
+        not_reproduced=(f"{s['negative_prediction_share']:.1%} negative predictions, "
+                        f"{len(dead[SEED_LEARNING_RATE])}/20 dead outputs at 0.1"),
+        converged=report.converges(assert_converged, fixed),
+        figures={"curves": report.side_by_side(draw_regression_run, broken, fixed, (BROKEN, FIX)),
+                 "predicted-vs-true": why_figure(broken, fixed)})

@@ -6,17 +6,19 @@ import functools
 import numpy as np
 from matplotlib.figure import Figure
 
-from .. import grading, live
+from .. import grading, live, report
 from ..features import cached_features
 from ..heads import CLASSIFIER_HALF_FIXES, CLASSIFIER_OUTPUTS, HeadBuilder, seed000_classifier
-from ..plots import draw_classifier_run
-from ..symptoms import accuracy, positive_probability
+from ..plots import draw_classifier_run, draw_prediction_histogram, overlay
+from ..symptoms import accuracy, classifier_symptoms, positive_probability
 from ..training import Run, train_head
 
 BROKEN = "softmax over 1 unit (seed 000)"
+FIX = "sigmoid + binary cross-entropy"
 SEED_BATCH_SIZE = 5  # as in the question
 EPOCHS, BATCH_SIZE = 5, 32  # what the live toggle and the grader train with
 MIN_ACCURACY = 0.8  # over 20 seeds the fixed heads reach 0.90 to 0.96, the broken ones 0.50 (README)
+CALIBRATION_METRIC = "val accuracy"  # what calibrate() reports
 
 
 def shapes_features() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -71,10 +73,40 @@ def assert_converged(run: Run) -> None:
     assert acc >= MIN_ACCURACY, f"validation accuracy {acc:.3f} is below {MIN_ACCURACY} after {EPOCHS} epochs"
 
 
+def graded_metric(run: Run) -> float:
+    """What the graded check thresholds: validation accuracy."""
+    return accuracy(run.final_predictions, run.val_targets)
+
+
 def calibrate(seeds=range(20)) -> list[grading.Calibration]:
     """Every fixed, broken and half-fixed head through the graded check, at each seed of ``seeds``."""
     names = [*CLASSIFIER_OUTPUTS, *CLASSIFIER_HALF_FIXES]
     heads = {name: functools.partial(train, seed000_classifier(name)) for name in names}
     expected = {name: name in CLASSIFIER_OUTPUTS and name != BROKEN for name in names}
-    metric = lambda run: accuracy(run.final_predictions, run.val_targets)  # noqa: E731
-    return grading.calibrate(heads, expected, assert_converged, metric, seeds)
+    return grading.calibrate(heads, expected, assert_converged, graded_metric, seeds)
+
+
+def why_figure(broken: Run, fixed: Run) -> Figure:
+    """The histograms of predictions of the broken and the fixed head, on one axes."""
+    return overlay(draw_prediction_histogram, {"Dense(1, softmax): all 1.0": broken, "Dense(1, sigmoid)": fixed})
+
+
+def demo() -> report.Demo:
+    """The question's head and the sigmoid fix, measured for ``make demo``."""
+    broken = reproduce()
+    with grading.quiet():
+        fixed = train(seed000_classifier(FIX))
+    s = classifier_symptoms(broken)
+    on_prior = all(abs(a - s["positive_share"]) <= 0.02 for a in s["val_accuracy"])
+    return report.demo(
+        symptom=(f"every prediction is {s['prediction_max']:.1f} ({s['distinct_predictions']} distinct value); "
+                 f"val accuracy {s['val_accuracy'][-1]:.2f} = share of class 1 {s['positive_share']:.2f}; "
+                 f"loss still falls {s['first_loss']:.3f} -> {s['last_loss']:.3f} (logits shortcut)"),
+        fix="Dense(1, sigmoid) + binary cross-entropy",
+        metric=f"val accuracy {graded_metric(fixed):.2f} (graded: >= {MIN_ACCURACY})",
+        reproduced=s["all_predictions_one"] and on_prior,
+        not_reproduced=f"predictions from {s['prediction_min']:.3f} to {s['prediction_max']:.3f}, "
+                       f"accuracy {s['val_accuracy']}",
+        converged=report.converges(assert_converged, fixed),
+        figures={"curves": report.side_by_side(draw_classifier_run, broken, fixed, (BROKEN, FIX), height=3.4),
+                 "predictions": why_figure(broken, fixed)})

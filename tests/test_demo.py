@@ -1,0 +1,45 @@
+"""make demo's machinery: a real lesson end to end, and a failing lesson that is reported while the rest run."""
+import types
+
+import nbformat
+import pytest
+
+from tlclinic import demo, report
+
+
+@pytest.mark.xdist_group("demo")
+def test_demo_runs_a_lesson_and_writes_the_table_the_page_and_the_plots(tmp_path, capsys):
+    assert demo.main(["01-softmax-one-unit", "--out", str(tmp_path)]) == 0
+    table = (tmp_path / "table.md").read_text().splitlines()
+    assert table[0] == "| " + " | ".join(report.COLUMNS) + " |"
+    [row] = [line for line in table if line.startswith("| 01-softmax-one-unit")]
+    assert "every prediction is 1.0" in row and "share of class 1 0.50" in row and "| CPU |" in row
+    assert "val accuracy 0.9" in row  # measured 0.96; the graded threshold is 0.8
+    page = (tmp_path / "index.html").read_text()
+    assert page.index("<table>") < page.index("01-softmax-one-unit-curves.png")  # the table comes first
+    for name in ("01-softmax-one-unit-curves.png", "01-softmax-one-unit-predictions.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and name in page
+    assert "types and shapes are right" in (tmp_path / "01-softmax-one-unit.html").read_text()
+    out = capsys.readouterr().out
+    assert "01-softmax-one-unit: ok" in out and row in out
+
+
+def test_a_lesson_that_fails_is_reported_with_its_reason_and_the_others_still_run(tmp_path, monkeypatch, capsys):
+    fine = report.Demo("a symptom", "a fix", "a metric", True, True)
+    lost = report.demo("nothing seen", "a fix", "a metric", reproduced=False, not_reproduced="loss went down",
+                       converged=(True, ""), figures={})
+
+    def load(lesson):
+        if lesson == "02-relu-regression-output":
+            return types.SimpleNamespace(demo=lambda: (_ for _ in ()).throw(RuntimeError("no data\nat all")))
+        return types.SimpleNamespace(demo=lambda: lost if lesson == "01-softmax-one-unit" else fine)
+
+    monkeypatch.setattr(demo, "load", load)
+    monkeypatch.setattr(demo, "execute", lambda path: nbformat.v4.new_notebook())
+    monkeypatch.setattr(demo, "probe_backbone", lambda: [])
+    assert demo.main(["--out", str(tmp_path)]) == 1
+    table = (tmp_path / "table.md").read_text()
+    assert "FAILED 01-softmax-one-unit: the symptom was not reproduced: loss went down" in table
+    assert "FAILED 02-relu-regression-output: RuntimeError: at all" in table
+    assert "| 03-learning-rate | a symptom | a fix | a metric |" in table and "FAILED 03" not in table
+    assert table.count("FAILED") == 2 and "FAILED" in (tmp_path / "index.html").read_text()

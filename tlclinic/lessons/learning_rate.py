@@ -1,0 +1,218 @@
+"""Lesson 03, learning rate 0.1 (seed 002, seed 000's answer): both fixed heads, trained at the question's rate.
+
+The output layers are the fixed ones of lessons 01 and 02 (sigmoid, linear), so the learning rate is the only
+bug.  Training and grading reuse those lessons' ``train`` and ``assert_converged``.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+import numpy as np
+from matplotlib.figure import Figure
+
+from .. import grading, live, report
+from ..heads import HeadBuilder, OptimizerFactory, adam, seed000_classifier, seed002_regressor
+from ..lr_range import RangeTest, lr_range_test
+from ..plots import draw_learning_rate_run, draw_range_test, figure
+from ..symptoms import dead_relu_fraction
+from ..training import Run
+from . import relu_regression_output as lesson02
+from . import softmax_one_unit as lesson01
+
+SEED_LEARNING_RATE = 0.1
+SWEEP = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # the learning rates of the "why" plot
+NAN_LEARNING_RATE = 1e5  # Adam's step is bounded by its rate: only an absurd one overflows to NaN
+# Over 20 seeds (README) the share of hidden relu units dead on validation data is at most 0.46 at good rates and
+# 0.86 to 1.00 at 0.1, where some classifier seeds still reach 0.9 accuracy on the few units left alive.
+MAX_DEAD_FRACTION = 0.7
+CALIBRATION_METRIC = "dead hidden units"  # what calibrate() reports
+
+
+@dataclass(frozen=True)
+class Task:
+    """One of the two fixed heads with the lesson that trains and grades it."""
+
+    name: str
+    build: Callable[[OptimizerFactory], HeadBuilder]
+    train: Callable[..., Run]
+    features: Callable[[], tuple]
+    assert_converged: Callable[[Run], None]
+    metric: Callable[[Run], float]  # what the graded check thresholds: accuracy, validation Huber loss
+
+
+TASKS = {
+    "classifier": Task("classifier (seed 000, sigmoid output)",
+                       lambda optimizer: seed000_classifier(lesson01.FIX, optimizer),
+                       lesson01.train, lesson01.shapes_features, lesson01.assert_converged, lesson01.graded_metric),
+    "regressor": Task("regressor (seed 002, linear output)",
+                      lambda optimizer: seed002_regressor(lesson02.FIX, optimizer),
+                      lesson02.train, lesson02.road_features, lesson02.assert_converged, lesson02.graded_metric),
+}
+
+
+def train(task: str, optimizer: OptimizerFactory, seed: int = 0, epochs: int | None = None, callbacks=()) -> Run:
+    """Train the fixed head of ``task`` ("classifier" or "regressor") with ``optimizer``, as its lesson does."""
+    t = TASKS[task]
+    kwargs = {} if epochs is None else {"epochs": epochs}
+    with grading.quiet():
+        return t.train(t.build(optimizer), seed, callbacks=callbacks, **kwargs)
+
+
+def initial_loss(task: str, optimizer: OptimizerFactory = adam(), seed: int = 0) -> float:
+    """The training loss of the head ``train`` starts from, before any update (same seed, same weights)."""
+    t = TASKS[task]
+    (x, y), _ = t.features()
+    keras.utils.set_random_seed(seed)
+    with grading.quiet():
+        model = t.build(optimizer)(x.shape[1])
+        return float(model.evaluate(x, y, batch_size=256, verbose=0, return_dict=True)["loss"])
+
+
+def measure(task: str, run: Run, seed: int = 0) -> dict:
+    """The symptoms of a learning rate: the first epoch's jump, dead units, collapsed predictions, frozen loss."""
+    loss = run.history["loss"]
+    predictions = np.asarray(run.final_predictions, dtype=np.float64)
+    return {
+        "initial_loss": initial_loss(task, seed=seed),
+        "first_epoch_loss": float(loss[0]),
+        "last_loss": float(loss[-1]),
+        "loss_change_last_epoch": float(abs(loss[-1] - loss[-2])) if len(loss) > 1 else float("nan"),
+        "dead_relu_fraction": dead_fraction(task, run),
+        "prediction_std": float(np.nanstd(predictions)),
+        "distinct_predictions": int(len(np.unique(predictions))),
+    }
+
+
+def sweep(task: str = "classifier", rates=SWEEP, seed: int = 0) -> dict[float, Run]:
+    """The head of ``task`` trained at each learning rate of ``rates``."""
+    return {rate: train(task, adam(rate), seed) for rate in rates}
+
+
+def range_test(task: str, seed: int = 0) -> RangeTest:
+    """The learning-rate range test on the fixed head of ``task`` (its training set, batch 32)."""
+    t = TASKS[task]
+    (x, y), _ = t.features()
+    with grading.quiet():
+        return lr_range_test(t.build(adam()), (x, y), seed=seed)
+
+
+def nan_run(task: str = "regressor", rate: float = NAN_LEARNING_RATE, seed: int = 0) -> Run:
+    """A learning rate so large that the loss becomes NaN; Keras's ``TerminateOnNaN`` stops the training."""
+    return train(task, adam(rate), seed, callbacks=[keras.callbacks.TerminateOnNaN()])
+
+
+def draw_with_dead_units(task: str) -> Callable[[Run, Figure, str], None]:
+    """Draws a run of ``task``'s head: its loss curves and the share of its hidden units dead on validation data."""
+    def draw(run: Run, fig: Figure, title: str) -> None:
+        draw_learning_rate_run(run, fig, dead_fraction(task, run), title)
+
+    return draw
+
+
+def live_slider(task: str = "classifier") -> live.LiveView:
+    """A log-scale learning-rate slider (1e-5 to 1); each move retrains the head and redraws its symptoms."""
+    draw = draw_with_dead_units(task)
+
+    def retrain(rate: float) -> Run:
+        return train(task, adam(rate))
+
+    return live.log_slider(-5, 0, SEED_LEARNING_RATE, retrain,
+                           lambda run, fig, rate: draw(run, fig, f"Adam({rate:.2g})"), description="learning rate")
+
+
+def assert_converged(task: str, run: Run) -> None:
+    """The head of ``task`` converged as its lesson demands, and most of its hidden units are alive."""
+    TASKS[task].assert_converged(run)
+    dead = dead_fraction(task, run)
+    assert dead <= MAX_DEAD_FRACTION, (
+        f"{dead:.0%} of the hidden relu units output 0 for every validation example (at most "
+        f"{MAX_DEAD_FRACTION:.0%} may): the learning rate is too large and killed them")
+
+
+def dead_fraction(task: str, run: Run) -> float:
+    """Share of the hidden relu units of a trained head of ``task`` that are dead on its validation features."""
+    _, (x_val, _) = TASKS[task].features()
+    return dead_relu_fraction(run.model, x_val)
+
+
+def check_converges(make_optimizer: Callable[[], keras.optimizers.Optimizer], seed: int = 0) -> dict[str, Run]:
+    """The graded check: with the student's optimizer, both fixed heads converge with most units alive."""
+    runs = {}
+    for task, t in TASKS.items():
+        run = grading.train_student(t.train, t.build(make_optimizer), seed)
+        try:
+            assert_converged(task, run)
+        except AssertionError as error:
+            raise AssertionError(f"the {t.name} did not converge with your optimizer: {error}") from None
+        runs[task] = run
+    return runs
+
+
+def calibration_optimizers() -> dict[str, tuple[OptimizerFactory, bool]]:
+    """name -> (optimizer, should pass): the question's rates, the range test's suggestions, a tiny rate."""
+    decay = keras.optimizers.schedules.ExponentialDecay
+    suggestions = {task: range_test(task).suggestion for task in TASKS}
+    return {
+        "Adam(0.1) (seed 000's and 002's rate)": (adam(SEED_LEARNING_RATE), False),
+        "Adam(ExponentialDecay from 0.1) (seed 002)": (adam(decay(0.1, decay_steps=100000, decay_rate=0.95)), False),
+        "Adam(1e-7)": (adam(1e-7), False),
+        **{f"Adam({rate:.2g}), the range test's suggestion for the {task}": (adam(rate), True)
+           for task, rate in suggestions.items()},
+        "Adam(1e-3)": (adam(1e-3), True),
+        "Adam(ExponentialDecay from 1e-3)": (adam(decay(1e-3, decay_steps=1000, decay_rate=0.9)), True),
+    }
+
+
+def calibrate(seeds=range(20)) -> list[grading.Calibration]:
+    """Each optimizer through each head's graded check at each seed of ``seeds`` (a row per optimizer and head)."""
+    optimizers = calibration_optimizers()
+    rows = []
+    for task, t in TASKS.items():
+        heads = {f"{name}, {task}": functools.partial(t.train, t.build(optimizer))
+                 for name, (optimizer, _) in optimizers.items()}
+        expected = {f"{name}, {task}": ok for name, (_, ok) in optimizers.items()}
+        rows += grading.calibrate(heads, expected, functools.partial(assert_converged, task),
+                                  functools.partial(dead_fraction, task), seeds)
+    return rows
+
+
+def range_test_figure(tests: dict[str, RangeTest]) -> Figure:
+    """The range test of each head, side by side, titled with its suggestion."""
+    fig = figure(12, 3.6)
+    for ax, (task, test) in zip(fig.subplots(1, len(tests)), tests.items()):
+        draw_range_test(ax, test)
+        ax.set_title(f"{task}: suggests {test.suggestion:.1e}")
+    return fig
+
+
+def demo() -> report.Demo:
+    """Both heads at 0.1, the range test, and both heads at its suggestions, measured for ``make demo``."""
+    broken = {task: train(task, adam(SEED_LEARNING_RATE)) for task in TASKS}
+    measured = {task: measure(task, run) for task, run in broken.items()}
+    tests = {task: range_test(task) for task in TASKS}
+    fixed = {task: train(task, adam(test.suggestion)) for task, test in tests.items()}
+    c, r = measured["classifier"], measured["regressor"]
+    collapsed = all(m["first_epoch_loss"] > 10 * m["initial_loss"] and m["dead_relu_fraction"] > 0.5
+                    and m["distinct_predictions"] == 1 for m in measured.values())
+    checks = [report.converges(functools.partial(assert_converged, task), run) for task, run in fixed.items()]
+    failed = [reason for ok, reason in checks if not ok]
+    return report.demo(
+        symptom=(f"Adam 0.1: loss {c['initial_loss']:.2f} -> {c['first_epoch_loss']:.0f} in epoch 1 (regressor "
+                 f"{r['initial_loss']:.2f} -> {r['first_epoch_loss']:.0f}); dead hidden relu units "
+                 f"{c['dead_relu_fraction']:.0%} and {r['dead_relu_fraction']:.0%}; "
+                 f"{c['distinct_predictions']} and {r['distinct_predictions']} distinct predictions; classifier loss "
+                 f"frozen at {c['last_loss']:.3f} (ln 2 = {math.log(2):.3f})"),
+        fix=(f"Adam at the range test's suggestion: {tests['classifier'].suggestion:.1e} (classifier), "
+             f"{tests['regressor'].suggestion:.1e} (regressor)"),
+        metric=(f"val accuracy {TASKS['classifier'].metric(fixed['classifier']):.2f}, "
+                f"val Huber {TASKS['regressor'].metric(fixed['regressor']):.3f}"),
+        reproduced=collapsed,
+        not_reproduced=str({task: {k: round(v, 3) for k, v in m.items()} for task, m in measured.items()}),
+        converged=(not failed, "; ".join(failed)),
+        figures={"curves": report.side_by_side(draw_with_dead_units("classifier"), broken["classifier"],
+                                               fixed["classifier"], ("classifier, Adam(0.1)", "classifier, suggested")),
+                 "range-test": range_test_figure(tests)})

@@ -1,0 +1,124 @@
+"""What ``make demo`` measures for each lesson, and the report it writes: a table, PNG plots and an index page."""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from matplotlib.figure import Figure
+
+from . import plots
+from .training import Run
+
+COLUMNS = ("lesson", "symptom measured on the broken program", "fix", "metric reached by the fix", "seconds",
+           "device")
+
+
+@dataclass
+class Demo:
+    """One lesson's broken program and fix, run and measured."""
+
+    symptom: str  # the numbers read off the broken program
+    fix: str
+    metric: str  # what the fix reached
+    reproduced: bool  # the broken program shows the lesson's symptom
+    converged: bool  # the fix passes the lesson's graded check
+    reason: str = ""  # why not, when either is False
+    figures: dict[str, Figure] = field(default_factory=dict)  # name -> figure, written as <lesson>-<name>.png
+
+    @property
+    def ok(self) -> bool:
+        return self.reproduced and self.converged
+
+
+def demo(symptom: str, fix: str, metric: str, reproduced: bool, not_reproduced: str,
+         converged: tuple[bool, str], figures: dict[str, Figure]) -> Demo:
+    """A ``Demo`` whose reason says what went wrong: the symptom that was not seen, the check the fix failed."""
+    reasons = ([] if reproduced else [f"the symptom was not reproduced: {not_reproduced}"]) + (
+        [] if converged[0] else [converged[1]])
+    return Demo(symptom, fix, metric, reproduced, converged[0], "; ".join(reasons), figures)
+
+
+def converges(assert_converged: Callable[[Run], None], run: Run) -> tuple[bool, str]:
+    """(passed, why not) of a lesson's graded assertions on a run."""
+    try:
+        assert_converged(run)
+    except AssertionError as error:
+        return False, f"the fix did not converge: {error}"
+    return True, ""
+
+
+def side_by_side(draw: Callable[[Run, Figure, str], None], broken: Run, fixed: Run, titles: tuple[str, str],
+                 width: float = 14, height: float = 3.6) -> Figure:
+    """The broken and the fixed run drawn by the same ``draw``, next to each other."""
+    fig = plots.figure(width, height)
+    for sub, run, title in zip(fig.subfigures(1, 2), (broken, fixed), titles):
+        draw(run, sub, title)
+    return fig
+
+
+@dataclass
+class Row:
+    lesson: str
+    demo: Demo | None
+    seconds: float
+    device: str
+    error: str = ""  # an exception that stopped the lesson
+    notebook_html: str = ""  # file name of the executed notebook, rendered
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and self.demo is not None and self.demo.ok
+
+    @property
+    def reason(self) -> str:
+        return self.error or (self.demo.reason if self.demo and not self.demo.ok else "")
+
+    def cells(self) -> tuple[str, ...]:
+        d = self.demo
+        return (self.lesson, d.symptom if d else "-", d.fix if d else "-", d.metric if d else "-",
+                f"{self.seconds:.1f}", self.device)
+
+
+def format_table(rows: list[Row]) -> str:
+    """A Markdown table of the rows, and a line for each lesson that failed."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    lines += [f"FAILED {row.lesson}: {row.reason}" for row in rows if not row.ok]
+    return "\n".join(lines)
+
+
+_STYLE = """body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
+table{border-collapse:collapse;width:100%;margin:1em 0}th,td{border:1px solid #ccc;padding:.45em .6em;
+text-align:left;vertical-align:top}th{background:#f3f3f3}td.ok{color:#1a7f37;font-weight:600}
+td.failed{color:#c62828;font-weight:600}img{max-width:100%;border:1px solid #eee;margin:.4em 0}
+.meta{color:#666;font-size:13px}"""
+
+
+def write_index(rows: list[Row], out: Path, intro: str) -> Path:
+    """``out/index.html``: the table first, then each lesson's plots and a link to its executed notebook."""
+    e = html.escape
+    head = "".join(f"<th>{e(c)}</th>" for c in (*COLUMNS, "result"))
+    body = []
+    for row in rows:
+        result = '<td class="ok">ok</td>' if row.ok else f'<td class="failed">FAILED: {e(row.reason)}</td>'
+        cells = "".join(f"<td>{e(c)}</td>" for c in row.cells())
+        body.append(f'<tr>{cells.replace("<td>" + e(row.lesson) + "</td>", _lesson_cell(row), 1)}{result}</tr>')
+    sections = []
+    for row in rows:
+        names = [f"{row.lesson}-{name}" for name in (row.demo.figures if row.demo else {})]
+        images = "".join(f'<img src="{e(name)}.png" alt="{e(name)}">' for name in names)
+        link = f'<p><a href="{e(row.notebook_html)}">the executed notebook</a></p>' if row.notebook_html else ""
+        sections.append(f'<h2 id="{e(row.lesson)}">{e(row.lesson)}</h2>{link}{images}')
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>Transfer-Learning Clinic: demo report</title>"
+            f"<style>{_STYLE}</style></head><body><h1>Transfer-Learning Clinic: demo report</h1>"
+            f"<p class='meta'>{e(intro)}</p><table><tr>{head}</tr>{''.join(body)}</table>{''.join(sections)}"
+            "</body></html>\n")
+    path = out / "index.html"
+    path.write_text(page)
+    return path
+
+
+def _lesson_cell(row: Row) -> str:
+    return f'<td><a href="#{html.escape(row.lesson)}">{html.escape(row.lesson)}</a></td>'
