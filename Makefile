@@ -36,7 +36,7 @@ demo: $(STAMP)
 	$(PY) -m tlclinic.demo
 
 bench: $(STAMP)
-	$(PY) bench/run.py $(ARGS)
+	TQDM_DISABLE=1 $(PY) bench/run.py $(ARGS)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
@@ -56,7 +56,7 @@ grade: $(STAMP)
 	$(VENV)/bin/tlclinic-grade "$(SUBMISSIONS)" $(ARGS)
 
 calibrate: $(STAMP)
-	$(PY) -m tlclinic.calibrate --seeds 20
+	TQDM_DISABLE=1 $(PY) -m tlclinic.calibrate --seeds 20
 
 clean-data:
 	rm -rf data/shapes data/road data/source data/features

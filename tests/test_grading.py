@@ -39,7 +39,8 @@ CASES = {
     "untouched": (LESSON, RELEASE, None, {"self_check": 1, "converges": 0}, "hardly vary"),
     "two_units": (LESSON, RELEASE, _with_head(TWO_UNITS), {"self_check": 1, "converges": 4}, ""),
     "half_fix": (LESSON, RELEASE, _with_head(HALF_FIX), {"self_check": 1, "converges": 0}, "did not fall"),
-    "loops": (LESSON, RELEASE, _with_head("while True:\n    pass"), {"self_check": 0, "converges": 0}, "time limit"),
+    "loops": (LESSON, RELEASE, _with_head("import time\nwhile True:\n    time.sleep(1)"),
+              {"self_check": 0, "converges": 0}, "time limit"),
     "dies": (LESSON, RELEASE, _with_head("import os\nos._exit(1)"), {"self_check": 0, "converges": 0},
              "kernel died"),
     "hogs": (LESSON, RELEASE, _with_head("hog = []\nwhile True:\n    hog.append(bytearray(10**8))"),
@@ -99,6 +100,24 @@ def test_reports_min_score_and_untouched_submissions(graded):
     header = (out / "grades.csv").read_text().splitlines()[0]
     assert header == "student,lesson,test,points,max_points,message"
     assert all(p.read_bytes() == data for p, data in before.items()), "a submission was modified"
+
+
+@pytest.mark.xdist_group("grading")
+def test_solutions_and_untouched_releases_run_top_to_bottom_without_an_error(graded):
+    """Every lesson's solution runs clean under the grader; its release fails only in the graded convergence cell."""
+    _, out, _ = graded
+    checked = set()
+    for student, (lesson, start, edit, _, _) in CASES.items():
+        if edit is not None or start not in (SOURCE, RELEASE, SOURCE02, RELEASE02, SOURCE03, RELEASE03):
+            continue
+        checked.add((lesson, start.parent.parent.name))
+        nb = nbformat.read(out / "autograded" / student / f"{lesson}.ipynb", as_version=4)
+        failed = [c.metadata.get("nbgrader", {}).get("grade_id", f"cell {i}") for i, c in enumerate(nb.cells)
+                  if any(o.output_type == "error" for o in c.get("outputs", []))]
+        assert failed == ([] if start.parent.parent.name == "solutions" else ["converges"]), (student, failed)
+        assert "types and shapes are right" in "".join(
+            o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert checked == {(lesson, kind) for lesson in autograde.lessons() for kind in ("solutions", "notebooks")}
 
 
 def test_release_hides_the_hidden_tests_and_the_solution():

@@ -89,6 +89,11 @@ def test_the_toggle_retrains_the_chosen_output_and_redraws(capsys):
     after = [line.get_ydata() for ax in experiment.figure.axes for line in ax.get_lines()]
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))
     assert "trained in" in view.status.value
+    first = experiment.run
+    view.control.value = FIXES[0]
+    view.control.value = FIXES[-1]  # back again: the kept, already traced model, retrained from scratch
+    assert experiment.run.model is first.model
+    np.testing.assert_allclose(experiment.run.final_predictions, first.final_predictions, atol=1e-6)
     assert capsys.readouterr().err == ""
 
 

@@ -105,8 +105,12 @@ def _cell_messages(nb: nbformat.NotebookNode) -> dict[str, str]:
     return messages
 
 
-def grade_submission(path: Path, root: Path, cell_timeout: int = 180) -> list[Row]:
-    """Autograde one submitted notebook in a temporary course; never raises for a bad submission."""
+def grade_submission(path: Path, root: Path, cell_timeout: int = 180, keep: Path | None = None) -> list[Row]:
+    """Autograde one submitted notebook in a temporary course; never raises for a bad submission.
+
+    With ``keep``, the autograded notebook (every cell's outputs, hidden tests included) is copied to
+    ``keep/<student>/<lesson>.ipynb``.
+    """
     path, root = Path(path), Path(root)
     try:
         student, lesson = identify(path, root)
@@ -145,6 +149,9 @@ def grade_submission(path: Path, root: Path, cell_timeout: int = 180) -> list[Ro
         if graded.returncode or not autograded.exists():
             return zero(_failure_reason(log))
         messages = _cell_messages(nbformat.read(autograded, as_version=4))
+        if keep is not None:
+            (keep / student).mkdir(parents=True, exist_ok=True)
+            shutil.copy(autograded, keep / student / f"{lesson}.ipynb")
         from nbgrader.api import Gradebook
 
         with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
@@ -167,13 +174,13 @@ def find_submissions(target: Path) -> list[Path]:
     return found
 
 
-def grade_all(target: Path, jobs: int, cell_timeout: int = 180, log=print) -> list[Row]:
+def grade_all(target: Path, jobs: int, cell_timeout: int = 180, log=print, keep: Path | None = None) -> list[Row]:
     """Grade every submission under ``target``, ``jobs`` at a time, reporting each as it finishes."""
     paths = find_submissions(target)
     root = Path(target) if Path(target).is_dir() else Path(target).parent
     results: dict[Path, list[Row]] = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_submission, p, root, cell_timeout): p for p in paths}
+        futures = {pool.submit(grade_submission, p, root, cell_timeout, keep): p for p in paths}
         for done, future in enumerate(as_completed(futures), 1):
             path = futures[future]
             rows = results[path] = future.result()
@@ -214,15 +221,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="submissions graded at once")
     parser.add_argument("--min-score", type=float, default=None,
                         help="exit 1 when a submission earns less than this share of its points (0 to 1)")
-    parser.add_argument("--out", type=Path, default=Path("build/grades"), help="where grades.json/.csv go")
+    parser.add_argument("--out", type=Path, default=Path("build/grades"),
+                        help="where grades.json/.csv and the autograded notebooks (autograded/) go")
     parser.add_argument("--timeout", type=int, default=180, help="seconds a cell may run")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    rows = grade_all(args.submissions, args.jobs, args.timeout)
+    rows = grade_all(args.submissions, args.jobs, args.timeout, keep=args.out / "autograded")
     write_reports(rows, args.out)
     print("\n" + format_table(rows))
     print(f"\ngraded {len(scores(rows))} submission(s) in {time.perf_counter() - start:.1f} s; "
-          f"wrote {args.out / 'grades.json'} and {args.out / 'grades.csv'}")
+          f"wrote {args.out / 'grades.json'}, {args.out / 'grades.csv'} and {args.out / 'autograded'}/")
     below = {k: v for k, v in scores(rows).items() if args.min_score is not None and v < args.min_score}
     for (student, lesson), share in below.items():
         print(f"below --min-score {args.min_score}: {student} {lesson} scored {share:.2f}", file=sys.stderr)

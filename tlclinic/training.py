@@ -71,39 +71,61 @@ class _RecordPredictions(keras.callbacks.Callback):
         self.store.append(keras.ops.convert_to_numpy(self.model(self.x_val, training=False)))
 
 
+class CompiledHeads:
+    """Compiled heads kept by key, so that training one again does not trace a new training function.
+
+    ``head(key, build, input_dim, seed)`` returns the model kept under ``key`` with the weights (and dropout
+    seeds) that ``build`` gives under ``seed`` and the optimizer state of a fresh build: the model a new
+    ``build(input_dim)`` would give, already traced.  ``build`` must give the same architecture and
+    optimizer for the same key.  Live controls and seed sweeps retrain this way.
+    """
+
+    def __init__(self):
+        self._kept: dict = {}
+
+    def head(self, key, build: Callable[[int], keras.Model], input_dim: int, seed: int) -> keras.Model:
+        keras.utils.set_random_seed(seed)
+        fresh = build(input_dim)
+        if key not in self._kept:
+            fresh.optimizer.build(fresh.trainable_variables)
+            self._kept[key] = fresh, [keras.ops.copy(v) for v in fresh.optimizer.variables]
+            return fresh
+        model, optimizer_state = self._kept[key]
+        for variable, value in zip(model.variables, fresh.variables):
+            variable.assign(value)
+        for variable, value in zip(model.optimizer.variables, optimizer_state):
+            variable.assign(value)
+        return model
+
+
 def train_head(build: Callable[[int], keras.Model], train: tuple[np.ndarray, np.ndarray],
                val: tuple[np.ndarray, np.ndarray], epochs: int, batch_size: int, seed: int = 0,
-               callbacks=()) -> Run:
-    """Build a head with ``build(feature_dim)`` under ``seed`` and train it on cached features."""
+               callbacks=(), kept: tuple[CompiledHeads, object] | None = None) -> Run:
+    """Build a head with ``build(feature_dim)`` under ``seed`` and train it on cached features.
+
+    ``kept=(heads, key)`` takes the model from ``heads`` (``CompiledHeads``): the same run, without tracing.
+    """
     start = time.perf_counter()
-    keras.utils.set_random_seed(seed)
-    model = build(train[0].shape[1])
+    if kept is None:
+        keras.utils.set_random_seed(seed)
+        model = build(train[0].shape[1])
+    else:
+        model = kept[0].head(kept[1], build, train[0].shape[1], seed)
     predictions: list[np.ndarray] = []
     history = fit_shuffled(model, train[0], train[1], epochs, batch_size, seed, validation_data=val,
                            callbacks=[_RecordPredictions(val[0], predictions), *callbacks])
     return Run(model, history, predictions, np.asarray(val[1]), time.perf_counter() - start)
 
 
-
 def train_seeds(build: Callable[[int], keras.Model], seeds, train: tuple[np.ndarray, np.ndarray],
                 val: np.ndarray, epochs: int, batch_size: int) -> list[list[np.ndarray]]:
-    """Train ``build``'s head once per seed, as ``train_head`` would, reusing one compiled model.
+    """Train ``build``'s head once per seed, as ``train_head`` would, tracing its training function once.
 
-    For each seed the model gets the weights (and dropout seeds) that ``build`` gives under that seed and a
-    fresh optimizer state, then trains in the order ``fit_shuffled`` draws under that seed: the same run as
-    ``train_head``'s, without tracing a new training function each time.  Returns, per seed, the validation
-    outputs after each epoch (no validation loss is computed).
+    Returns, per seed, the validation outputs after each epoch (no validation loss is computed).
     """
-    model = build(train[0].shape[1])
-    model.optimizer.build(model.trainable_variables)
-    fresh_optimizer = [keras.ops.copy(v) for v in model.optimizer.variables]
-    outputs = []
+    heads, outputs = CompiledHeads(), []
     for seed in seeds:
-        keras.utils.set_random_seed(seed)
-        for variable, value in zip(model.variables, build(train[0].shape[1]).variables):
-            variable.assign(value)
-        for variable, value in zip(model.optimizer.variables, fresh_optimizer):
-            variable.assign(value)
+        model = heads.head("head", build, train[0].shape[1], seed)
         store: list[np.ndarray] = []
         fit_shuffled(model, train[0], train[1], epochs, batch_size, seed, callbacks=[_RecordPredictions(val, store)])
         outputs.append(store)

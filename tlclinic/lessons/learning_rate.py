@@ -19,7 +19,7 @@ from ..heads import HeadBuilder, OptimizerFactory, adam, seed000_classifier, see
 from ..lr_range import RangeTest, lr_range_test
 from ..plots import draw_learning_rate_run, draw_range_test, figure
 from ..symptoms import dead_relu_fraction
-from ..training import Run
+from ..training import CompiledHeads, Run
 from . import relu_regression_output as lesson02
 from . import softmax_one_unit as lesson01
 
@@ -54,12 +54,13 @@ TASKS = {
 }
 
 
-def train(task: str, optimizer: OptimizerFactory, seed: int = 0, epochs: int | None = None, callbacks=()) -> Run:
+def train(task: str, optimizer: OptimizerFactory, seed: int = 0, epochs: int | None = None, callbacks=(),
+          kept=None) -> Run:
     """Train the fixed head of ``task`` ("classifier" or "regressor") with ``optimizer``, as its lesson does."""
     t = TASKS[task]
     kwargs = {} if epochs is None else {"epochs": epochs}
     with grading.quiet():
-        return t.train(t.build(optimizer), seed, callbacks=callbacks, **kwargs)
+        return t.train(t.build(optimizer), seed, callbacks=callbacks, kept=kept, **kwargs)
 
 
 def initial_loss(task: str, optimizer: OptimizerFactory = adam(), seed: int = 0) -> float:
@@ -116,9 +117,10 @@ def draw_with_dead_units(task: str) -> Callable[[Run, Figure, str], None]:
 def live_slider(task: str = "classifier") -> live.LiveView:
     """A log-scale learning-rate slider (1e-5 to 1); each move retrains the head and redraws its symptoms."""
     draw = draw_with_dead_units(task)
+    heads = CompiledHeads()
 
     def retrain(rate: float) -> Run:
-        return train(task, adam(rate))
+        return train(task, adam(rate), kept=(heads, rate))
 
     return live.log_slider(-5, 0, SEED_LEARNING_RATE, retrain,
                            lambda run, fig, rate: draw(run, fig, f"Adam({rate:.2g})"), description="learning rate")

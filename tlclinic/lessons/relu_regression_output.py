@@ -12,7 +12,7 @@ from ..features import cached_features
 from ..heads import REGRESSOR_OUTPUTS, HeadBuilder, adam, seed002_regressor
 from ..plots import draw_predicted_vs_true, draw_regression_run, overlay
 from ..symptoms import huber, output_died, regression_symptoms
-from ..training import Run, train_head, train_seeds
+from ..training import CompiledHeads, Run, train_head, train_seeds
 
 BROKEN = "relu (seed 002)"
 FIX = "linear"
@@ -33,7 +33,7 @@ def road_features() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np
 
 
 def train(build: HeadBuilder, seed: int = 0, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE,
-          target_shift: float = 0.0, callbacks=()) -> Run:
+          target_shift: float = 0.0, callbacks=(), kept=None) -> Run:
     """Train a regression head on the cached ``road`` features; validate on ``val``.
 
     ``target_shift`` trains on ``angle + target_shift`` (a tempting wrong fix that keeps the relu); the run's
@@ -41,7 +41,7 @@ def train(build: HeadBuilder, seed: int = 0, epochs: int = EPOCHS, batch_size: i
     """
     (x_train, y_train), (x_val, y_val) = road_features()
     run = train_head(build, (x_train, y_train + target_shift), (x_val, y_val + target_shift),
-                     epochs=epochs, batch_size=batch_size, seed=seed, callbacks=callbacks)
+                     epochs=epochs, batch_size=batch_size, seed=seed, callbacks=callbacks, kept=kept)
     return dataclasses.replace(run, val_targets=y_val)
 
 
@@ -72,9 +72,11 @@ def live_toggle() -> live.LiveView:
         draw_regression_run(run, fig, title=f"{output}: {s['negative_prediction_share']:.0%} of predictions "
                                             f"negative, validation Huber loss {s['val_huber']:.3f}")
 
+    heads = CompiledHeads()
+
     def retrain(output: str) -> Run:
         with grading.quiet():
-            return train(seed002_regressor(output))
+            return train(seed002_regressor(output), kept=(heads, output))
 
     return live.toggle(list(REGRESSOR_OUTPUTS), BROKEN, retrain, draw, description="output")
 

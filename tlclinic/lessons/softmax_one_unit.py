@@ -11,7 +11,7 @@ from ..features import cached_features
 from ..heads import CLASSIFIER_HALF_FIXES, CLASSIFIER_OUTPUTS, HeadBuilder, seed000_classifier
 from ..plots import draw_classifier_run, draw_prediction_histogram, overlay
 from ..symptoms import accuracy, classifier_symptoms, positive_probability
-from ..training import Run, train_head
+from ..training import CompiledHeads, Run, train_head
 
 BROKEN = "softmax over 1 unit (seed 000)"
 FIX = "sigmoid + binary cross-entropy"
@@ -27,11 +27,11 @@ def shapes_features() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, 
 
 
 def train(build: HeadBuilder, seed: int = 0, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE,
-          callbacks=()) -> Run:
+          callbacks=(), kept=None) -> Run:
     """Train a classification head on the cached ``shapes`` features; validate on the test split."""
     train_set, test_set = shapes_features()
     return train_head(build, train_set, test_set, epochs=epochs, batch_size=batch_size, seed=seed,
-                      callbacks=callbacks)
+                      callbacks=callbacks, kept=kept)
 
 
 def reproduce(seed: int = 0, epochs: int = EPOCHS) -> Run:
@@ -46,9 +46,11 @@ def live_toggle() -> live.LiveView:
     def draw(run: Run, fig: Figure, output: str) -> None:
         draw_classifier_run(run, fig, title=output)
 
+    heads = CompiledHeads()
+
     def retrain(output: str) -> Run:
         with grading.quiet():
-            return train(seed000_classifier(output))
+            return train(seed000_classifier(output), kept=(heads, output))
 
     return live.toggle(list(CLASSIFIER_OUTPUTS), BROKEN, retrain, draw, description="output")
 
