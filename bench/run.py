@@ -6,7 +6,7 @@
    against the workbook's way (features extracted once, the head trained on them), same head, same seed,
    same epochs.  Feature extraction is included in the workbook's time.
 2. Live-control latency: setting each lesson's control in code, to a retrained head and a redrawn figure.
-3. and 5. Each lesson's solution notebook executed headless: wall time and the kernel's peak memory.
+3. Each lesson's solution notebook executed headless: wall time and the kernel's peak memory.
 4. Grading: one submission, then a folder of submissions with --jobs 1 and --jobs 2.
 Prints a table and writes the figures to build/bench.json.  Timings live here, never in tests.
 """

@@ -66,7 +66,7 @@ def test_the_toggle_retrains_the_chosen_head_and_redraws(capsys):
 
 
 def test_calibration_over_more_seeds_passes_every_fix_and_fails_every_broken_head():
-    """The full 20-seed run is `make calibrate`; three more seeds here keep the grader honest in CI."""
-    rows = lesson.calibrate(seeds=range(1, 4))
+    """The full 20-seed run is `make calibrate`; two of its seeds again here keep the grader honest in CI."""
+    rows = lesson.calibrate(seeds=range(1, 3))
     assert len(rows) == 5
     assert all(r.as_expected for r in rows), [(r.head, r.failures) for r in rows]

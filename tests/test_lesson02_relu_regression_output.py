@@ -26,7 +26,7 @@ def test_the_output_dies_at_0_1_nearly_always_and_at_a_sane_rate_sometimes():
 
 
 def test_a_dead_output_predicts_zero_and_its_loss_never_changes():
-    [seed, *_] = lesson.dead_output_seeds(1e-3, seeds=range(12))
+    [seed] = lesson.dead_output_seeds(1e-3, seeds=range(2))  # seed 1 (README: 4 of 20 seeds die at 1e-3)
     run = lesson.reproduce(seed=seed, epochs=5)
     assert output_died(run.val_predictions)
     assert np.all(run.final_predictions == 0)
@@ -98,7 +98,7 @@ def test_the_toggle_retrains_the_chosen_output_and_redraws(capsys):
 
 
 def test_calibration_over_more_seeds_passes_every_fix_and_fails_every_broken_head():
-    """The full 20-seed run is `make calibrate`; three more seeds here keep the grader honest in CI."""
-    rows = lesson.calibrate(seeds=range(20, 23))
+    """The full 20-seed run is `make calibrate`; two more seeds here keep the grader honest in CI."""
+    rows = lesson.calibrate(seeds=range(20, 22))
     assert len(rows) == 4
     assert all(r.as_expected for r in rows), [(r.head, r.failures) for r in rows]

@@ -1,7 +1,6 @@
 """Lesson 03: what Adam at 0.1 does to both fixed heads, the NaN stop, the range test, the slider, the grader."""
 import math
 
-import numpy as np
 import pytest
 
 from tlclinic.heads import adam
@@ -30,7 +29,6 @@ def test_a_huge_rate_gives_nan_and_terminate_on_nan_stops_the_run(capsys):
 def test_the_range_test_stops_at_the_blow_up_and_its_suggestion_converges(task):
     test = lesson.range_test(task)
     assert 1e-5 < test.suggestion < 1e-2, test.suggestion
-    assert test.learning_rates[np.argmin(test.smoothed)] == pytest.approx(10 * test.suggestion)
     if len(test.losses) < 100:  # stopped early: only at a blow-up
         assert test.smoothed[-1] > 4 * test.smoothed.min()
     runs = lesson.check_converges(adam(test.suggestion))

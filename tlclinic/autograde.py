@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=180, help="seconds a cell may run")
     args = parser.parse_args(argv)
     start = time.perf_counter()
+    shutil.rmtree(args.out / "autograded", ignore_errors=True)  # only this run's notebooks
     rows = grade_all(args.submissions, args.jobs, args.timeout, keep=args.out / "autograded")
     write_reports(rows, args.out)
     print("\n" + format_table(rows))

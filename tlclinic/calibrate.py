@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from .grading import format_calibration
-from .lessons import LESSONS, load
+from .lessons import LESSONS, load, select
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,9 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("lessons", nargs="*", metavar="LESSON", help=f"default: all of {', '.join(LESSONS)}")
     args = parser.parse_args(argv)
-    if unknown := [name for name in args.lessons if name not in LESSONS]:
-        parser.error(f"unknown lesson(s) {', '.join(unknown)}; the lessons are: {', '.join(LESSONS)}")
-    args.lessons = args.lessons or list(LESSONS)
+    args.lessons = select(args.lessons, parser.error)
     ok = True
     for lesson in args.lessons:
         module = load(lesson)

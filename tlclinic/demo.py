@@ -20,9 +20,10 @@ from pathlib import Path
 from nbconvert import HTMLExporter
 
 from . import data, device, report
+from .grading import gist
 from .backbone import get_backbone
 from .features import cached_features
-from .lessons import LESSONS, load
+from .lessons import LESSONS, load, select
 from .notebooks import SOLUTIONS, execute
 from .progress import progress
 from .training import linear_probe
@@ -53,8 +54,7 @@ def run_lesson(lesson: str, out: Path, device_name: str) -> report.Row:
         for name, figure in row.demo.figures.items():
             figure.savefig(out / f"{lesson}-{name}.png", dpi=90)
     except Exception as error:  # report the lesson as failed with its error, and go on with the others
-        lines = [line for line in str(error).splitlines() if line.strip()]
-        row.error = f"{type(error).__name__}: {lines[-1] if lines else ''}"[:400]
+        row.error = f"{type(error).__name__}: {gist(error)}"[:400]
     row.seconds = time.perf_counter() - start
     return row
 
@@ -64,9 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("lessons", nargs="*", metavar="LESSON", help=f"default: all of {', '.join(LESSONS)}")
     parser.add_argument("--out", type=Path, default=Path("build/report"))
     args = parser.parse_args(argv)
-    if unknown := [name for name in args.lessons if name not in LESSONS]:
-        parser.error(f"unknown lesson(s) {', '.join(unknown)}; the lessons are: {', '.join(LESSONS)}")
-    args.lessons = args.lessons or list(LESSONS)
+    args.lessons = select(args.lessons, parser.error)
     began = time.perf_counter()
     info = device.report()
     device_name = "CPU" if info["device"].startswith("CPU") else f"GPU: {info['device']}"

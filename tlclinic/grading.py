@@ -37,10 +37,10 @@ def train_student(train: Callable[..., Run], *args, **kwargs) -> Run:
         try:
             return train(*args, **kwargs)
         except Exception as error:  # the student's code may raise anything; report it as a failed check
-            raise AssertionError(f"training your head failed: {type(error).__name__}: {_gist(error)}") from None
+            raise AssertionError(f"training your head failed: {type(error).__name__}: {gist(error)}") from None
 
 
-def _gist(error: Exception) -> str:
+def gist(error: Exception) -> str:
     """An error's message without the graph traceback TensorFlow puts in it: its first and last lines."""
     lines = [line for line in str(error).splitlines() if line.strip()]
     return " ... ".join([lines[0], lines[-1]]) if len(lines) > 2 else " ".join(lines)

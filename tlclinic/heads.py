@@ -32,8 +32,8 @@ CLASSIFIER_HALF_FIXES = {
 }
 
 
-def seed000_classifier(output: str = "softmax over 1 unit (seed 000)", optimizer: OptimizerFactory = adam(),
-                       ) -> HeadBuilder:
+def seed000_classifier(output: str = "softmax over 1 unit (seed 000)",
+                       optimizer: OptimizerFactory = adam()) -> HeadBuilder:
     """Seed 000's head: Dense 1024, 512, 32 (relu), then the chosen output layer and loss."""
     units, activation, loss = {**CLASSIFIER_OUTPUTS, **CLASSIFIER_HALF_FIXES}[output]
 

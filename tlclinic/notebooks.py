@@ -17,4 +17,3 @@ def execute(path: Path, cwd: Path | None = None, timeout: int = CELL_TIMEOUT_S) 
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(cwd or Path(path).parent)}}).execute()
     return nb
-

@@ -103,8 +103,9 @@ def write_index(rows: list[Row], out: Path, intro: str) -> Path:
     body = []
     for row in rows:
         result = '<td class="ok">ok</td>' if row.ok else f'<td class="failed">FAILED: {e(row.reason)}</td>'
-        cells = "".join(f"<td>{e(c)}</td>" for c in row.cells())
-        body.append(f'<tr>{cells.replace("<td>" + e(row.lesson) + "</td>", _lesson_cell(row), 1)}{result}</tr>')
+        lesson, *rest = row.cells()
+        cells = f'<td><a href="#{e(lesson)}">{e(lesson)}</a></td>' + "".join(f"<td>{e(c)}</td>" for c in rest)
+        body.append(f"<tr>{cells}{result}</tr>")
     sections = []
     for row in rows:
         names = [f"{row.lesson}-{name}" for name in (row.demo.figures if row.demo else {})]
@@ -119,6 +120,3 @@ def write_index(rows: list[Row], out: Path, intro: str) -> Path:
     path.write_text(page)
     return path
 
-
-def _lesson_cell(row: Row) -> str:
-    return f'<td><a href="#{html.escape(row.lesson)}">{html.escape(row.lesson)}</a></td>'

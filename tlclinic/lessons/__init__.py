@@ -14,6 +14,13 @@ LESSONS = {
 }
 
 
+def select(names: list[str], error) -> list[str]:
+    """The lessons named (all of them when none is), or ``error(message)`` for a name that is no lesson."""
+    if unknown := [name for name in names if name not in LESSONS]:
+        error(f"unknown lesson(s) {', '.join(unknown)}; the lessons are: {', '.join(LESSONS)}")
+    return list(names) or list(LESSONS)
+
+
 def load(lesson: str) -> ModuleType:
     """The module of a lesson, by its notebook's name."""
     if lesson not in LESSONS:
