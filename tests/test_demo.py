@@ -52,6 +52,6 @@ def test_a_lesson_that_fails_is_reported_with_its_reason_and_the_others_still_ru
     assert demo.main(["--out", str(tmp_path)]) == 1
     table = (tmp_path / "table.md").read_text()
     assert "FAILED 01-softmax-one-unit: the symptom was not reproduced: loss went down" in table
-    assert "FAILED 02-relu-regression-output: RuntimeError: at all" in table
+    assert "FAILED 02-relu-regression-output: RuntimeError: no data at all" in table
     assert "| 03-learning-rate | a symptom | a fix | a metric |" in table and "FAILED 03" not in table
     assert table.count("FAILED") == 2 and "FAILED" in (tmp_path / "index.html").read_text()
