@@ -73,7 +73,7 @@ def graded(tmp_path_factory):
         nbformat.write(nb, target)
     before = {p: p.read_bytes() for p in folder.rglob("*.ipynb")}
     out = tmp_path_factory.mktemp("grades")
-    code = autograde.main([str(folder), "--jobs", "2", "--timeout", "60", "--out", str(out), "--min-score", "0.9"])
+    code = autograde.main([str(folder), "--jobs", "2", "--timeout", "120", "--out", str(out), "--min-score", "0.9"])
     return code, out, before
 
 
