@@ -2,7 +2,7 @@
 
     python bench/run.py [--submissions 20] [--flips 20] [--epochs 5] [--out build/bench.json]
 
-1. Training the head: seed 000's program (the frozen backbone runs on the images at every step, batch 5)
+1. Training the head: question 000's program (the frozen backbone runs on the images at every step, batch 5)
    against the workbook's way (features extracted once, the head trained on them), same head, same seed,
    same epochs.  Feature extraction is included in the workbook's time.
 2. Live-control latency: setting each lesson's control in code, to a retrained head and a redrawn figure.
@@ -31,7 +31,7 @@ import numpy as np
 from tlclinic import autograde, data, device, grading
 from tlclinic.backbone import get_backbone
 from tlclinic.features import extract
-from tlclinic.heads import seed000_classifier
+from tlclinic.heads import question000_classifier
 from tlclinic.lessons import LESSONS, learning_rate, relu_regression_output, softmax_one_unit
 from tlclinic.notebooks import ROOT, SOLUTIONS
 from tlclinic.symptoms import accuracy
@@ -42,8 +42,8 @@ TARGETS = {"speed-up": 20.0, "flip p50 s": 0.5, "flip p95 s": 1.0, "notebook s":
 
 
 def seed_program_vs_cached(epochs: int, batch_size: int = 5, seed: int = 0) -> dict:
-    """Seed 000's way and the workbook's way of training the (fixed) head: wall time and test accuracy."""
-    build = seed000_classifier(softmax_one_unit.FIX)
+    """Question 000's way and the workbook's way of training the (fixed) head: wall time and test accuracy."""
+    build = question000_classifier(softmax_one_unit.FIX)
     (images, labels), (test_images, test_labels) = data.load("shapes", "train"), data.load("shapes", "test")
     backbone = get_backbone("mini_inception")
     with grading.quiet():
@@ -135,7 +135,7 @@ def grading_times(submissions: int) -> dict:
 def table(results: dict) -> str:
     rows = [("measure", "value", "target")]
     h = results["head_training"]
-    rows += [(f"seed 000's program, {h['epochs']} epochs at batch {h['batch_size']}", f"{h['seed_program_s']:.1f} s"
+    rows += [(f"question 000's program, {h['epochs']} epochs at batch {h['batch_size']}", f"{h['seed_program_s']:.1f} s"
               f" (test accuracy {h['seed_program_accuracy']:.2f})", ""),
              ("cached features, extraction included", f"{h['cached_s']:.1f} s (test accuracy "
               f"{h['cached_accuracy']:.2f})", ""),

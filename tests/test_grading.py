@@ -1,82 +1,157 @@
-"""The grader, both ways: solutions get full marks, the untouched release and every broken, half-fixed,
-crashing or tampering submission gets exactly what it deserves, and none of them stops the batch."""
+"""The grader, both ways: valid fixes get full marks; the untouched release, half fixes, crashes and every exploit a
+clever student could write get nothing; no submission can touch another; a failing machine is "not graded"."""
+import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from tlclinic import autograde
+from tlclinic import autograde, sandbox, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
-LESSON, LESSON02, LESSON03 = "01-softmax-one-unit", "02-relu-regression-output", "03-learning-rate"
-SOURCE, RELEASE = (ROOT / kind / LESSON / f"{LESSON}.ipynb" for kind in ("solutions", "notebooks"))
-SOURCE02, RELEASE02 = (ROOT / kind / LESSON02 / f"{LESSON02}.ipynb" for kind in ("solutions", "notebooks"))
-SOURCE03, RELEASE03 = (ROOT / kind / LESSON03 / f"{LESSON03}.ipynb" for kind in ("solutions", "notebooks"))
-POINTS = {"self_check": 1, "converges": 4}
+L01, L02, L03 = "01-softmax-one-unit", "02-relu-regression-output", "03-learning-rate"
+SOURCE = {lesson: ROOT / "solutions" / lesson / f"{lesson}.ipynb" for lesson in (L01, L02, L03)}
+RELEASE = {lesson: ROOT / "notebooks" / lesson / f"{lesson}.ipynb" for lesson in (L01, L02, L03)}
+ANSWER_ID = {L01: "build_head", L02: "build_head", L03: "make_optimizer"}
+FULL, NOTHING = {"self_check": 1, "converges": 4}, {"self_check": 0, "converges": 0}
+
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None,
+                                 reason="BUBBLEWRAP MISSING: `apt-get install bubblewrap` (make test installs it as root)")
 
 
-def _cell(nb, grade_id):
-    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+def _answer(lesson, start=RELEASE):
+    nb = nbformat.read(start[lesson], as_version=4)
+    return next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == ANSWER_ID[lesson])
 
 
-def _with_head(source):
+BROKEN_HEAD = _answer(L01)
+SOLVED_HEAD = _answer(L01, SOURCE)
+PROTECTED = [ROOT / "tlclinic" / "verdict.py", SOURCE[L01], ROOT / "tlclinic" / "lessons" / "softmax_one_unit.py"]
+
+
+def with_answer(source):
     def edit(nb):
-        _cell(nb, "build_head").source = source
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") in ANSWER_ID.values())
+        cell.source = source
     return edit
 
 
-TWO_UNITS = _cell(nbformat.read(SOURCE, 4), "build_head").source.replace(
-    'layers.Dense(1, activation="sigmoid")', 'layers.Dense(2, activation="softmax")').replace(
-    'loss = "binary_crossentropy"', 'loss = "sparse_categorical_crossentropy"', 1)
-HALF_FIX = _cell(nbformat.read(RELEASE, 4), "build_head").source.replace(
-    'activation="softmax"', 'activation="sigmoid"').replace(
-    'loss = "binary_crossentropy"', 'loss = "categorical_crossentropy"')
+def exploit(extra):
+    """The question's broken head, kept, with ``extra`` lines after it in the answer cell."""
+    return with_answer(BROKEN_HEAD + "\n\n" + extra)
 
-# student -> (lesson, notebook it starts from, edit, expected points per test, words the first failure must contain)
+
+def edit_cell(grade_id, change):
+    def edit(nb):
+        change(nb, next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id))
+    return edit
+
+
+def tamper_with_test_cells(nb):
+    """Delete the visible check, rename the hidden test's id, give a copy of a test cell 100 points."""
+    ids = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    nb.cells.remove(ids["self_check"])
+    ids["converges"].metadata["nbgrader"].update(grade_id="mine", points=100)
+    copy = nbformat.v4.new_code_cell("print('passed')", metadata={"nbgrader": dict(ids["converges"].metadata["nbgrader"])})
+    nb.cells.append(copy)
+
+
+# student -> (lesson, notebook it starts from, edit, expected points, words the messages must contain)
 CASES = {
-    "solution": (LESSON, SOURCE, None, {"self_check": 1, "converges": 4}, ""),
-    "untouched": (LESSON, RELEASE, None, {"self_check": 1, "converges": 0}, "hardly vary"),
-    "two_units": (LESSON, RELEASE, _with_head(TWO_UNITS), {"self_check": 1, "converges": 4}, ""),
-    "half_fix": (LESSON, RELEASE, _with_head(HALF_FIX), {"self_check": 1, "converges": 0}, "did not fall"),
-    "loops": (LESSON, RELEASE, _with_head("import time\nwhile True:\n    time.sleep(1)"),
-              {"self_check": 0, "converges": 0}, "time limit"),
-    "dies": (LESSON, RELEASE, _with_head("import os\nos._exit(1)"), {"self_check": 0, "converges": 0},
-             "kernel died"),
-    "hogs": (LESSON, RELEASE, _with_head("hog = []\nwhile True:\n    hog.append(bytearray(10**8))"),
-             {"self_check": 0, "converges": 0}, "MemoryError"),
-    "edits_test": (LESSON, RELEASE, lambda nb: setattr(_cell(nb, "converges"), "source", "pass"),
-                   {"self_check": 1, "converges": 0}, "hardly vary"),
-    "deletes_test": (LESSON, RELEASE, lambda nb: nb.cells.remove(_cell(nb, "converges")),
-                     {"self_check": 1, "converges": 0}, "hardly vary"),
-    "not_json": (LESSON, None, None, {"self_check": 0, "converges": 0}, "not a valid notebook"),
-    "l02_solution": (LESSON02, SOURCE02, None, {"self_check": 1, "converges": 4}, ""),
-    "l02_untouched": (LESSON02, RELEASE02, None, {"self_check": 1, "converges": 0}, "produce a negative number"),
-    "l03_solution": (LESSON03, SOURCE03, None, {"self_check": 1, "converges": 4}, ""),
-    "l03_untouched": (LESSON03, RELEASE03, None, {"self_check": 1, "converges": 0},
-                      "did not converge with your optimizer"),
+    "solution": (L01, SOURCE, None, FULL, ""),
+    "untouched": (L01, RELEASE, None, NOTHING, "softmax over one unit always gives 1.0"),
+    "two_logits": (L01, RELEASE, with_answer(SOLVED_HEAD.replace(
+        'layers.Dense(1, activation="sigmoid")', 'layers.Dense(2)').replace(
+        'loss = "binary_crossentropy"', 'loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)')),
+        FULL, ""),
+    "prints_to_stderr": (L01, SOURCE, edit_cell("build_head", lambda nb, c: setattr(c, "source", c.source.replace(
+        "    inputs = keras.Input", "    import sys; print('debug: building', file=sys.stderr)\n    inputs = keras.Input")
+    )), FULL, ""),
+    "lost_grade_id": (L01, SOURCE, edit_cell("build_head", lambda nb, c: c.metadata.pop("nbgrader")), FULL, ""),
+    "half_fix": (L01, RELEASE, with_answer(BROKEN_HEAD.replace('activation="softmax"', 'activation="sigmoid"').replace(
+        'loss = "binary_crossentropy"', 'loss = "categorical_crossentropy"')), NOTHING, "did not fall"),
+    "lambda_layer": (L01, RELEASE, exploit(
+        "_broken = build_head\n"
+        "def build_head(input_dim):\n"
+        "    inputs = keras.Input((input_dim,))\n"
+        "    model = keras.Model(inputs, layers.Lambda(lambda x: x[:, :1])(inputs))\n"
+        "    model.compile(optimizer='adam', loss='binary_crossentropy')\n"
+        "    return model"), NOTHING, "custom code cannot cross"),
+    "loops": (L01, RELEASE, with_answer("while True:\n    pass"), NOTHING, "ran past the time limit"),
+    "exits": (L01, RELEASE, exploit("import os\nos._exit(0)"), NOTHING, "ended the process"),
+    "system_exit": (L01, RELEASE, exploit("raise SystemExit(0)"), NOTHING, "SystemExit"),
+    "hogs_memory": (L01, RELEASE, with_answer("hog = []\nwhile True:\n    hog.append(bytearray(10**8))"),
+                    NOTHING, "MemoryError"),
+    "not_json": (L01, None, None, NOTHING, "not a valid notebook"),
+    # Exploits that earned full marks when the verdict came from the student's kernel.
+    "patches_the_check": (L01, RELEASE, exploit(
+        "from tlclinic import verdict, grading\n"
+        "lesson.check_converges = lambda *a, **k: None\n"
+        "lesson.assert_converged = lambda *a, **k: None\n"
+        "verdict.judge = lambda *a, **k: (True, 'fine')\n"
+        "grading.train_student = lambda train, *a, **k: None"), NOTHING, "softmax over one unit"),
+    "patches_keras_and_numpy": (L01, RELEASE, exploit(
+        "import numpy as np\n"
+        "keras.Model.__call__ = lambda self, x, *a, **k: np.zeros((len(x), 1))\n"
+        "keras.Model.fit = lambda self, *a, **k: None\n"
+        "np.mean = lambda *a, **k: 1.0"), NOTHING, "softmax over one unit"),
+    "rebinds_lesson_and_builtins": (L01, RELEASE, exploit(
+        "import builtins, types\n"
+        "stand_in = types.SimpleNamespace(check=lambda *a, **k: print('passed'), check_converges=lambda *a, **k: 0)\n"
+        "lesson = builtins.lesson = stand_in"), NOTHING, "softmax over one unit"),
+    "hooks_ipython": (L01, RELEASE, exploit(
+        "ip = get_ipython()\n"
+        "ip.input_transformers_post.append(lambda lines: ['pass\\n'])\n"
+        "ip.set_custom_exc((BaseException,), lambda *a, **k: None)\n"
+        "ip.displayhook('graded')\n"
+        "print('passed: validation accuracy 0.99')"), NOTHING, "softmax over one unit"),
+    "writes_the_workbook": (L01, RELEASE, exploit(
+        "import pathlib\n"
+        "for path in " + repr([str(p) for p in PROTECTED]) + ":\n"
+        "    pathlib.Path(path).write_text('pass')"), NOTHING, "Read-only file system"),
+    "tampers_with_test_cells": (L01, RELEASE, tamper_with_test_cells, NOTHING, "softmax over one unit"),
+    "l02_solution": (L02, SOURCE, None, FULL, ""),
+    "l02_untouched": (L02, RELEASE, None, NOTHING, "produce a negative number"),
+    "l03_solution": (L03, SOURCE, None, FULL, ""),
+    "l03_rmsprop": (L03, RELEASE, with_answer(
+        "import keras\n\ndef make_optimizer():\n    return keras.optimizers.RMSprop(1e-3)"), FULL, ""),
+    "l03_untouched": (L03, RELEASE, None, NOTHING, "did not converge with your optimizer"),
+    "l03_patches_fit": (L03, RELEASE, with_answer(
+        _answer(L03) + "\n\nkeras.Model.fit = (lambda fit: lambda self, *a, **k: (self.optimizer.learning_rate.assign(1e-3),"
+        " fit(self, *a, **k))[1])(keras.Model.fit)"), NOTHING, "did not converge with your optimizer"),
 }
+
+
+def write_submissions(folder, cases):
+    for student, (lesson, start, edit, _, _) in cases.items():
+        (folder / student).mkdir(parents=True)
+        target = folder / student / f"{lesson}.ipynb"
+        if start is None:
+            target.write_text('{"cells": [ this is not json')
+            continue
+        nb = nbformat.read(start[lesson], as_version=4)
+        if edit:
+            edit(nb)
+        nbformat.write(nb, target)
+
+
+def digest(paths):
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
-    for student, (lesson, start, edit, _, _) in CASES.items():
-        (folder / student).mkdir()
-        target = folder / student / f"{lesson}.ipynb"
-        if start is None:
-            target.write_text('{"cells": [ this is not json')
-            continue
-        nb = nbformat.read(start, as_version=4)
-        if edit:
-            edit(nb)
-        nbformat.write(nb, target)
-    before = {p: p.read_bytes() for p in folder.rglob("*.ipynb")}
+    write_submissions(folder, CASES)
+    before = digest(list(folder.rglob("*.ipynb")) + PROTECTED)
     out = tmp_path_factory.mktemp("grades")
-    code = autograde.main([str(folder), "--jobs", "2", "--timeout", "120", "--out", str(out), "--min-score", "0.9"])
+    code = autograde.main([str(folder), "--jobs", "2", "--timeout", "90", "--out", str(out), "--min-score", "0.9"])
     return code, out, before
 
 
+@needs_bwrap
 @pytest.mark.xdist_group("grading")
 def test_every_submission_gets_exactly_its_expected_points(graded):
     _, out, _ = graded
@@ -86,43 +161,103 @@ def test_every_submission_gets_exactly_its_expected_points(graded):
     for student, (lesson, _, _, expected, words) in CASES.items():
         for test, points in expected.items():
             row = got[student, test]
-            assert row["lesson"] == lesson
-            assert row["points"] == points, (student, test, row)
-            assert row["max_points"] == POINTS[test]
+            assert (row["lesson"], row["status"], row["points"]) == (lesson, "graded", points), (student, row)
+            assert row["max_points"] == FULL[test]
         messages = " ".join(got[student, t]["message"] for t in expected)
         assert words in messages, (student, messages)
 
 
+@needs_bwrap
 @pytest.mark.xdist_group("grading")
-def test_reports_min_score_and_untouched_submissions(graded):
+def test_reports_min_score_feedback_and_leaves_every_file_as_it_was(graded):
     code, out, before = graded
-    assert code == 1  # several submissions are below --min-score
+    assert code == 1  # several submissions are below --min-score, none is "not graded"
     header = (out / "grades.csv").read_text().splitlines()[0]
-    assert header == "student,lesson,test,points,max_points,message"
-    assert all(p.read_bytes() == data for p, data in before.items()), "a submission was modified"
+    assert header == "student,lesson,test,points,max_points,message,status"
+    assert digest(list(before)) == before, "a submission or a file of the workbook was modified"
+    page = (out / "feedback" / "untouched" / f"{L01}.html").read_text()
+    assert "softmax over one unit always gives 1.0" in page and "0 of 5 points" in page
+    assert "check(build_head, seed=1)" not in page and "HIDDEN" not in page
 
 
+@needs_bwrap
 @pytest.mark.xdist_group("grading")
-def test_solutions_and_untouched_releases_run_top_to_bottom_without_an_error(graded):
-    """Every lesson's solution runs clean under the grader; its release fails only in the graded convergence cell."""
-    _, out, _ = graded
-    checked = set()
-    for student, (lesson, start, edit, _, _) in CASES.items():
-        if edit is not None or start not in (SOURCE, RELEASE, SOURCE02, RELEASE02, SOURCE03, RELEASE03):
-            continue
-        checked.add((lesson, start.parent.parent.name))
-        nb = nbformat.read(out / "autograded" / student / f"{lesson}.ipynb", as_version=4)
-        failed = [c.metadata.get("nbgrader", {}).get("grade_id", f"cell {i}") for i, c in enumerate(nb.cells)
-                  if any(o.output_type == "error" for o in c.get("outputs", []))]
-        assert failed == ([] if start.parent.parent.name == "solutions" else ["converges"]), (student, failed)
-        assert "types and shapes are right" in "".join(
-            o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    assert checked == {(lesson, kind) for lesson in autograde.lessons() for kind in ("solutions", "notebooks")}
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_an_attacker_cannot_change_the_grade_of_the_submission_after_it(tmp_path, jobs):
+    """The attacker tries to overwrite the victim's notebook (the solution in its place) and the workbook's check."""
+    victim_file = tmp_path / "subs" / "b_victim" / f"{L01}.ipynb"
+    attack = exploit(
+        "import pathlib, shutil\n"
+        "for target, text in [(" + repr(str(victim_file)) + ", pathlib.Path(" + repr(str(SOURCE[L01])) + ").read_text()),\n"
+        "                     (" + repr(str(PROTECTED[0])) + ", 'def judge(*a, **k):\\n    return True, \"\"\\n')]:\n"
+        "    try:\n"
+        "        pathlib.Path(target).write_text(text)\n"
+        "    except OSError as error:\n"
+        "        print(error)")
+    write_submissions(tmp_path / "subs", {"a_attacker": (L01, RELEASE, attack, None, None),
+                                          "b_victim": (L01, RELEASE, None, None, None)})
+    write_submissions(tmp_path / "alone", {"b_victim": (L01, RELEASE, None, None, None)})
+    before = digest([victim_file, *PROTECTED])
+    batch = autograde.grade_all(tmp_path / "subs", int(jobs), timeout=60, log=lambda *a, **k: None)
+    alone = autograde.grade_all(tmp_path / "alone", 1, timeout=60, log=lambda *a, **k: None)
+    victim = [(r.test, r.points, r.message) for r in batch if r.student == "b_victim"]
+    assert victim == [(r.test, r.points, r.message) for r in alone] and sum(p for _, p, _ in victim) == 0
+    assert digest(list(before)) == before
+
+
+def test_a_machine_failure_is_retried_with_twice_the_time_then_not_graded(tmp_path, monkeypatch, capsys):
+    """When work the student did not write fails (here: the set-up cell never finishes), no grade is given."""
+    limits = []
+
+    def machine_fails(lesson, setup, answer, out, timeout, hidden, sandboxed):
+        limits.append(timeout)
+        return sandbox.Outcome(error=f"the lesson's set-up did not finish within {timeout:.0f} s", student_fault=False)
+
+    monkeypatch.setattr(sandbox, "run_answer", machine_fails)
+    write_submissions(tmp_path / "subs", {"alice": (L01, SOURCE, None, None, None)})
+    code = autograde.main([str(tmp_path / "subs"), "--timeout", "7", "--out", str(tmp_path / "out"), "--no-sandbox"])
+    assert code == autograde.NOT_GRADED_EXIT and limits == [7, 14]
+    rows = json.loads((tmp_path / "out" / "grades.json").read_text())
+    assert {r["status"] for r in rows} == {"not graded"} and all("within 14 s" in r["message"] for r in rows)
+    assert "NOT GRADED (the machine failed, not the student): alice" in capsys.readouterr().err
+
+
+def test_a_verifier_that_runs_out_of_time_is_retried_alone_then_not_a_zero(tmp_path, monkeypatch):
+    calls = []
+
+    def slow(requests, timeout):
+        calls.append((len(requests), timeout))
+        return [None] * len(requests), f"the verifier did not finish within {timeout:.0f} s"
+
+    monkeypatch.setattr(sandbox, "run_answer", lambda *a, **k: sandbox.Outcome(crossed={"kind": "head"}))
+    monkeypatch.setattr(verdict, "_run_verifier", slow)
+    write_submissions(tmp_path / "subs", {name: (L01, SOURCE, None, None, None) for name in ("alice", "bob")})
+    rows = autograde.grade_all(tmp_path / "subs", 1, timeout=5, log=lambda *a, **k: None, sandboxed=False)
+    assert calls == [(2, 10), (1, 10), (1, 10)]  # both in one process (5 s each), then each alone with 10 s
+    assert {r.status for r in rows} == {"not graded"} and "verifier did not finish within 10 s" in rows[0].message
+
+
+def test_the_hidden_test_uses_the_seed_the_grader_uses():
+    for lesson in (L01, L02, L03):
+        text = SOURCE[lesson].read_text()
+        assert f"lesson.check({ANSWER_ID[lesson]}, seed={verdict.GRADED_SEEDS['converges']})" in text
+        assert f"lesson.check({ANSWER_ID[lesson]})" in RELEASE[lesson].read_text()  # the visible check, seed 0
+        assert verdict.GRADED_SEEDS["self_check"] == 0
+
+
+def test_unsafe_configs_are_refused_before_anything_is_built():
+    with pytest.raises(verdict.Refused, match="only Keras's own"):
+        verdict.refuse_unsafe({"module": "os", "class_name": "system", "config": {}})
+    with pytest.raises(verdict.Refused, match="custom code"):
+        verdict.refuse_unsafe({"layers": [{"module": "keras.layers", "class_name": "Lambda", "config": {}}]})
+    with pytest.raises(verdict.Refused, match="custom code"):
+        verdict.refuse_unsafe({"module": "keras.layers", "class_name": "Dense", "registered_name": "mine>Dense"})
+    verdict.refuse_unsafe({"module": "builtins", "class_name": "function", "config": "binary_crossentropy"})
 
 
 def test_release_hides_the_hidden_tests_and_the_solution():
-    text = RELEASE.read_text()
-    assert "check_converges" not in text and "HIDDEN TESTS" not in text
+    text = RELEASE[L01].read_text()
+    assert "seed=1" not in text and "HIDDEN TESTS" not in text
     assert 'Dense(1, activation=\\"softmax\\")' in text and 'activation=\\"sigmoid\\"' not in text
 
 
@@ -130,4 +265,4 @@ def test_a_file_naming_no_lesson_gets_a_row_saying_so(tmp_path):
     path = tmp_path / "homework.ipynb"
     nbformat.write(nbformat.v4.new_notebook(), path)
     [row] = autograde.grade_submission(path, tmp_path)
-    assert row.points == 0 and "names no lesson" in row.message and LESSON in row.message
+    assert row.points == 0 and "names no lesson" in row.message and L01 in row.message

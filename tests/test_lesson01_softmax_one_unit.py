@@ -2,17 +2,18 @@
 import numpy as np
 import pytest
 
-from tlclinic.heads import CLASSIFIER_HALF_FIXES, CLASSIFIER_OUTPUTS, seed000_classifier
+from tlclinic.heads import CLASSIFIER_OUTPUTS, question000_classifier
 from tlclinic.lessons import softmax_one_unit as lesson
-from tlclinic.symptoms import classifier_symptoms
+from tlclinic.symptoms import accuracy, classifier_symptoms
 
 FIXES = [name for name in CLASSIFIER_OUTPUTS if name != lesson.BROKEN]
 
 
-def test_the_seed_head_predicts_exactly_one_and_accuracy_sits_on_the_class_share():
+@pytest.mark.numerics
+def test_the_question_head_predicts_one_within_float32_and_accuracy_sits_on_the_class_share():
     run = lesson.reproduce(epochs=3)
     symptoms = classifier_symptoms(run)
-    assert symptoms["all_predictions_one"]
+    assert symptoms["all_predictions_one"]  # every prediction within 1e-6 of 1.0 (oneDNN: 1.0; Eigen: some 0.99999994)
     assert symptoms["distinct_predictions"] == 1
     for value in symptoms["val_accuracy"]:
         assert abs(value - symptoms["positive_share"]) <= 0.02
@@ -21,21 +22,27 @@ def test_the_seed_head_predicts_exactly_one_and_accuracy_sits_on_the_class_share
     assert all(b < a for a, b in zip(loss, loss[1:])), loss
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("output", FIXES)
 def test_each_fix_passes_the_graded_check(output):
-    run = lesson.check_converges(seed000_classifier(output))
+    run = lesson.check_converges(question000_classifier(output))
     assert classifier_symptoms(run)["distinct_predictions"] > 50
 
 
-@pytest.mark.parametrize("output", [lesson.BROKEN, *CLASSIFIER_HALF_FIXES])
-def test_the_broken_head_and_each_half_fix_fail_the_graded_check(output):
-    with pytest.raises(AssertionError):
-        lesson.check_converges(seed000_classifier(output))
+@pytest.mark.parametrize("output, why", [
+    (lesson.BROKEN, "every prediction is 1 .*no information: a softmax over one unit always gives 1.0"),
+    ("sigmoid + categorical cross-entropy", "loss did not fall"),
+    ("softmax over 2 units + binary cross-entropy", "training your head failed: ValueError"),
+])
+@pytest.mark.numerics
+def test_the_broken_head_and_each_half_fix_fail_the_graded_check_saying_why(output, why):
+    with pytest.raises(AssertionError, match=why):
+        lesson.check_converges(question000_classifier(output))
 
 
-def test_the_broken_head_fails_for_not_converging():
-    with pytest.raises(AssertionError, match="hardly vary.*no information"):
-        lesson.check_converges(seed000_classifier(lesson.BROKEN))
+def test_every_two_unit_head_is_judged_by_its_larger_output():
+    outputs = np.array([[0.6, 0.4], [2.0, 3.0], [-1.0, -2.0]])  # softmax probabilities or logits
+    assert accuracy(outputs, np.array([0, 1, 0])) == 1.0
 
 
 def test_a_head_that_raises_fails_with_its_message():
@@ -65,8 +72,9 @@ def test_the_toggle_retrains_the_chosen_head_and_redraws(capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.numerics
 def test_calibration_over_more_seeds_passes_every_fix_and_fails_every_broken_head():
-    """The full 20-seed run is `make calibrate`; two of its seeds again here keep the grader honest in CI."""
-    rows = lesson.calibrate(seeds=range(1, 3))
-    assert len(rows) == 5
+    """The full 20-seed run is `make calibrate`; one of its seeds again here keeps the grader honest in CI."""
+    rows = lesson.calibrate(seeds=[20])
+    assert len(rows) == len(lesson.fixes()) >= 10
     assert all(r.as_expected for r in rows), [(r.head, r.failures) for r in rows]

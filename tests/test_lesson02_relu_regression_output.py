@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tlclinic.heads import REGRESSOR_OUTPUTS, adam, seed002_regressor
+from tlclinic.heads import REGRESSOR_OUTPUTS, adam, question002_regressor
 from tlclinic.lessons import relu_regression_output as lesson
 from tlclinic.symptoms import output_died, regression_symptoms
 from tlclinic.training import train_seeds
@@ -10,7 +10,8 @@ from tlclinic.training import train_seeds
 FIXES = [name for name in REGRESSOR_OUTPUTS if name != lesson.BROKEN]
 
 
-def test_the_seed_head_never_predicts_a_negative_angle():
+@pytest.mark.numerics
+def test_the_question_head_never_predicts_a_negative_angle():
     s = regression_symptoms(lesson.reproduce())
     assert s["prediction_min"] >= 0 and s["negative_prediction_share"] == 0
     assert 0.4 < s["negative_angle_share"] < 0.6
@@ -18,16 +19,18 @@ def test_the_seed_head_never_predicts_a_negative_angle():
     assert s["mae_negative_angles"] > 3 * s["mae_positive_angles"], s
 
 
+@pytest.mark.numerics
 def test_the_output_dies_at_0_1_nearly_always_and_at_a_sane_rate_sometimes():
-    """Measured over 20 seeds: 20/20 at the question's 0.1, 4/20 at 1e-3 (README)."""
+    """Measured over 20 seeds: 20/20 at the question's 0.1, 4/20 at 1e-3 (`lesson.dead_output_seeds`)."""
     dead = {lr: lesson.dead_output_seeds(lr, seeds=range(20)) for lr in (1e-3, lesson.SEED_LEARNING_RATE)}
     assert len(dead[lesson.SEED_LEARNING_RATE]) >= 18, dead
     assert 1 <= len(dead[1e-3]) <= 8, dead
 
 
+@pytest.mark.numerics
 def test_a_dead_output_predicts_zero_and_its_loss_never_changes():
-    [seed] = lesson.dead_output_seeds(1e-3, seeds=range(2))  # seed 1 (README: 4 of 20 seeds die at 1e-3)
-    run = lesson.reproduce(seed=seed, epochs=5)
+    seed = lesson.dead_output_seeds(lesson.SEED_LEARNING_RATE, seeds=range(3))[0]  # 20 of 20 die at 0.1
+    run = lesson.reproduce(seed=seed, epochs=5, learning_rate=lesson.SEED_LEARNING_RATE)
     assert output_died(run.val_predictions)
     assert np.all(run.final_predictions == 0)
     loss = run.history["loss"]
@@ -36,7 +39,7 @@ def test_a_dead_output_predicts_zero_and_its_loss_never_changes():
 
 def test_train_seeds_gives_each_seed_the_run_train_head_gives():
     (x_train, y_train), (x_val, _) = lesson.road_features()
-    build = seed002_regressor(lesson.BROKEN, adam(1e-3))
+    build = question002_regressor(lesson.BROKEN, adam(1e-3))
     runs = train_seeds(build, [0, 1], (x_train, y_train), x_val, epochs=2, batch_size=lesson.BATCH_SIZE)
     for seed, outputs in zip([0, 1], runs):
         lone = lesson.reproduce(seed=seed, epochs=2)
@@ -44,22 +47,23 @@ def test_train_seeds_gives_each_seed_the_run_train_head_gives():
             np.testing.assert_allclose(mine, theirs, atol=1e-6)
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("output", FIXES)
 def test_each_fix_passes_the_graded_check(output):
-    run = lesson.check_converges(seed002_regressor(output))
+    run = lesson.check_converges(question002_regressor(output))
     s = regression_symptoms(run)
     assert s["negative_prediction_share"] > 0.4 and s["val_huber"] < lesson.MAX_VAL_HUBER
 
 
 def test_the_broken_head_fails_for_its_missing_negative_predictions():
     with pytest.raises(AssertionError, match="0.0% of the predictions are negative.*produce a negative number"):
-        lesson.check_converges(seed002_regressor(lesson.BROKEN))
+        lesson.check_converges(question002_regressor(lesson.BROKEN))
 
 
 def test_shifting_the_targets_without_shifting_back_fails():
-    run = lesson.train(seed002_regressor(lesson.BROKEN), target_shift=1.0)
+    run = lesson.train(question002_regressor(lesson.BROKEN), target_shift=1.0)
     assert regression_symptoms(run)["val_huber"] > 4 * lesson.MAX_VAL_HUBER
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match="negative"):
         lesson.assert_converged(run)
 
 
@@ -97,8 +101,9 @@ def test_the_toggle_retrains_the_chosen_output_and_redraws(capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.numerics
 def test_calibration_over_more_seeds_passes_every_fix_and_fails_every_broken_head():
-    """The full 20-seed run is `make calibrate`; two more seeds here keep the grader honest in CI."""
-    rows = lesson.calibrate(seeds=range(20, 22))
-    assert len(rows) == 4
+    """The full 20-seed run is `make calibrate`; one more seed here keeps the grader honest in CI."""
+    rows = lesson.calibrate(seeds=[20])
+    assert len(rows) == len(lesson.fixes()) + 1  # and the shifted-target trick
     assert all(r.as_expected for r in rows), [(r.head, r.failures) for r in rows]

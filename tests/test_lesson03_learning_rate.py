@@ -7,6 +7,7 @@ from tlclinic.heads import adam
 from tlclinic.lessons import learning_rate as lesson
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("task", list(lesson.TASKS))
 def test_at_0_1_the_loss_jumps_the_units_die_and_the_predictions_collapse(task):
     run = lesson.train(task, adam(lesson.SEED_LEARNING_RATE))
@@ -38,20 +39,24 @@ def test_the_range_test_stops_at_the_blow_up_and_its_suggestion_converges(task):
 def test_learning_rate_0_1_fails_the_graded_check_on_both_heads():
     for task in lesson.TASKS:
         run = lesson.train(task, adam(lesson.SEED_LEARNING_RATE))
-        with pytest.raises(AssertionError):
+        with pytest.raises(AssertionError, match="carries no information|hardly vary|negative|killed them"):
             lesson.assert_converged(task, run)
-    with pytest.raises(AssertionError, match="classifier.*did not converge with your optimizer.*hardly vary"):
+    with pytest.raises(AssertionError, match="classifier.*did not converge with your optimizer.*(carries no information|hardly vary)"):
         lesson.check_converges(adam(lesson.SEED_LEARNING_RATE))
 
 
-def test_a_classifier_that_learns_on_its_last_living_units_fails_for_its_dead_units():
-    """At 0.1 some seeds still reach 0.9 accuracy (seed 4: measured 0.89) with most units dead."""
-    run = lesson.train("classifier", adam(lesson.SEED_LEARNING_RATE), seed=4)
-    lesson.TASKS["classifier"].assert_converged(run)  # lesson 01's check alone would pass it
-    with pytest.raises(AssertionError, match="hidden relu units output 0.*killed them"):
-        lesson.assert_converged("classifier", run)
+@pytest.mark.numerics
+def test_at_0_1_every_seed_fails_and_one_that_still_learns_fails_for_its_dead_units():
+    """At 0.1 some seeds still pass lesson 01's check on their last living units (11 of 20 in `make calibrate`);
+    whichever seeds those are on this machine, the lesson's check fails every run, those for their dead units."""
+    for seed in range(3):
+        run = lesson.train("classifier", adam(lesson.SEED_LEARNING_RATE), seed=seed)
+        assert lesson.dead_fraction("classifier", run) > lesson.MAX_DEAD_FRACTION
+        with pytest.raises(AssertionError, match="hidden relu units output 0.*killed them|carries no information"):
+            lesson.assert_converged("classifier", run)
 
 
+@pytest.mark.numerics
 def test_a_tiny_rate_fails_for_not_converging_in_the_budget():
     with pytest.raises(AssertionError, match="did not converge with your optimizer"):
         lesson.check_converges(adam(1e-7))
@@ -71,8 +76,10 @@ def test_the_slider_retrains_at_the_chosen_rate_and_redraws(capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.numerics
 def test_calibration_at_another_seed_passes_every_good_optimizer_and_fails_every_bad_one():
     """The full 20-seed run is `make calibrate`; one more seed here keeps the grader honest in CI."""
     rows = lesson.calibrate(seeds=[20])
-    assert len(rows) == 14 and {r.head.rsplit(", ", 1)[1] for r in rows} == set(lesson.TASKS)  # 7 optimizers
+    assert len(rows) == 2 * len(lesson.calibration_optimizers())
+    assert {r.head.rsplit(", ", 1)[1] for r in rows} == set(lesson.TASKS)
     assert all(r.as_expected for r in rows), [(r.head, r.failures) for r in rows]

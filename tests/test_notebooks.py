@@ -6,6 +6,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbclient.exceptions import CellExecutionError
+
+from tlclinic.notebooks import execute
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,8 +28,24 @@ def test_committed_without_outputs(path):
     assert not dirty, f"cells {dirty} have outputs or execution counts: clear them before committing"
 
 
-# Executing every solution and release top to bottom is done once, by the grader: test_grading grades each
-# lesson's solution and untouched release and checks every cell of the notebooks it executed.
+@pytest.mark.parametrize("path", SOURCES + RELEASES, ids=lambda p: f"{p.parts[-3]}/{p.parent.name}")
+def test_runs_headless_the_solution_clean_and_the_release_up_to_its_check(path):
+    """What a student's Validate does: the solution passes every cell; the untouched release runs every cell up to
+    the visible check, which fails saying why (so Validate fails on it too)."""
+    try:
+        nb = execute(path)
+    except CellExecutionError as error:
+        assert path in RELEASES, f"the solution failed: {error}"
+        nb = nbformat.read(path, as_version=4)
+        failed = next(i for i, c in enumerate(nb.cells) if c.source.strip() and c.source in str(error))
+        assert nb.cells[failed].metadata.get("nbgrader", {}).get("grade_id") == "self_check", str(error)[-500:]
+        assert "AssertionError" in str(error)
+        return
+    assert path in SOURCES, "the untouched release passed its check"
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "passed (seed 0, judged in a fresh process)" in printed
+    noise = ("cuInit", "cudart_stub", "absl", "oneDNN custom operations", "Kernel is running over TCP", "retracing")
+    assert not [word for word in noise if word in printed], "start-up noise in the notebook's outputs"
 
 
 @pytest.mark.parametrize("path", RELEASES, ids=lambda p: p.parent.name)

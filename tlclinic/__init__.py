@@ -1,2 +1,12 @@
 """Transfer-Learning Clinic: the package every lesson notebook imports."""
+from .console import silenced_native_stderr as _silenced_native_stderr
+
 __version__ = "0.1.0"
+
+with _silenced_native_stderr():  # TensorFlow's start-up lines are not for the reader (TLCLINIC_VERBOSE=1 shows them)
+    import keras
+
+    if keras.backend.backend() == "tensorflow":  # its first look for a GPU logs "failed call to cuInit" without one
+        import tensorflow
+
+        tensorflow.config.list_physical_devices("GPU")

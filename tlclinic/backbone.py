@@ -26,6 +26,9 @@ INCEPTION_V3_URL = ("https://storage.googleapis.com/tensorflow/keras-application
                     "inception_v3/" + INCEPTION_V3_FILE)
 
 
+MINI_INCEPTION_FEATURES = 192  # the width of mini_inception's pooled features (48 + 64 + 48 + 32 channels)
+
+
 class WeightsMissingError(FileNotFoundError):
     """Pretrained weights are not on this machine (and are never downloaded at run time)."""
 

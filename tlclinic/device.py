@@ -6,6 +6,8 @@ import platform
 
 import keras
 
+from .console import silenced_native_stderr
+
 
 def gpus() -> list[str]:
     """Names of the GPUs the active Keras backend can use (empty on a CPU-only machine)."""
@@ -13,7 +15,8 @@ def gpus() -> list[str]:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        found = tf.config.list_physical_devices("GPU")
+        with silenced_native_stderr():  # "failed call to cuInit" on a machine without a GPU
+            found = tf.config.list_physical_devices("GPU")
         return [tf.config.experimental.get_device_details(d).get("device_name", d.name) for d in found]
     if backend == "jax":
         import jax

@@ -25,7 +25,7 @@ def feature_model(backbone: Backbone, image_shape: tuple[int, int, int],
                   resize_to: tuple[int, int] | None = None) -> keras.Model:
     """Preprocessed images of ``image_shape`` -> the backbone's pooled features.
 
-    ``resize_to`` puts a ``keras.layers.Resizing`` in front of the backbone (seed 002
+    ``resize_to`` puts a ``keras.layers.Resizing`` in front of the backbone (question 002
     resized its 96x320 driving images to InceptionV3's input inside the model).
     """
     height, width = resize_to or image_shape[:2]

@@ -19,9 +19,9 @@ def adam(learning_rate=1e-3) -> OptimizerFactory:
     """Adam at ``learning_rate`` (a number or a schedule), new for each model that asks."""
     return lambda: keras.optimizers.Adam(learning_rate)
 
-# Seed 000's classification head: name -> (output units, output activation, loss).
+# Question 000's classification head: name -> (output units, output activation, loss).
 CLASSIFIER_OUTPUTS = {
-    "softmax over 1 unit (seed 000)": (1, "softmax", "binary_crossentropy"),
+    "softmax over 1 unit (question 000)": (1, "softmax", "binary_crossentropy"),
     "sigmoid + binary cross-entropy": (1, "sigmoid", "binary_crossentropy"),
     "softmax over 2 units + sparse categorical cross-entropy": (2, "softmax", "sparse_categorical_crossentropy"),
 }
@@ -32,9 +32,9 @@ CLASSIFIER_HALF_FIXES = {
 }
 
 
-def seed000_classifier(output: str = "softmax over 1 unit (seed 000)",
+def question000_classifier(output: str = "softmax over 1 unit (question 000)",
                        optimizer: OptimizerFactory = adam()) -> HeadBuilder:
-    """Seed 000's head: Dense 1024, 512, 32 (relu), then the chosen output layer and loss."""
+    """Question 000's head: Dense 1024, 512, 32 (relu), then the chosen output layer and loss."""
     units, activation, loss = {**CLASSIFIER_OUTPUTS, **CLASSIFIER_HALF_FIXES}[output]
 
     def build(input_dim: int) -> keras.Model:
@@ -47,20 +47,20 @@ def seed000_classifier(output: str = "softmax over 1 unit (seed 000)",
         model.compile(optimizer=optimizer(), loss=loss, metrics=["accuracy"])
         return model
 
-    build.__name__ = f"seed000_classifier[{output}]"
+    build.__name__ = f"question000_classifier[{output}]"
     return build
 
 
-# Seed 002's regression head: name -> output activation.  A steering angle lies in [-1, 1].
+# Question 002's regression head: name -> output activation.  A steering angle lies in [-1, 1].
 REGRESSOR_OUTPUTS = {
-    "relu (seed 002)": "relu",
+    "relu (question 002)": "relu",
     "linear": "linear",
     "tanh": "tanh",
 }
 
 
-def seed002_regressor(output: str = "relu (seed 002)", optimizer: OptimizerFactory = adam()) -> HeadBuilder:
-    """Seed 002's head: Dense 512, 256, Dropout, 128, 64, Dropout (relu), the chosen output, Huber(0.5).
+def question002_regressor(output: str = "relu (question 002)", optimizer: OptimizerFactory = adam()) -> HeadBuilder:
+    """Question 002's head: Dense 512, 256, Dropout, 128, 64, Dropout (relu), the chosen output, Huber(0.5).
 
     ``output`` is a name of ``REGRESSOR_OUTPUTS`` or a Keras activation.
     """
@@ -79,5 +79,5 @@ def seed002_regressor(output: str = "relu (seed 002)", optimizer: OptimizerFacto
         model.compile(optimizer=optimizer(), loss=keras.losses.Huber(delta=0.5))
         return model
 
-    build.__name__ = f"seed002_regressor[{output}]"
+    build.__name__ = f"question002_regressor[{output}]"
     return build

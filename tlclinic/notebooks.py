@@ -14,6 +14,7 @@ SOLUTIONS = ROOT / "solutions"  # the nbgrader source of each lesson: solutions/
 def execute(path: Path, cwd: Path | None = None, timeout: int = CELL_TIMEOUT_S) -> nbformat.NotebookNode:
     """Execute a notebook top to bottom in a fresh kernel; a failing cell raises ``CellExecutionError``."""
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    # The kernel's own log (e.g. "Kernel is running over TCP without encryption") is not for the reader.
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", extra_arguments=["--IPKernelApp.log_level=ERROR"],
                    resources={"metadata": {"path": str(cwd or Path(path).parent)}}).execute()
     return nb

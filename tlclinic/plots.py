@@ -68,10 +68,10 @@ def draw_learning_rate_run(run: Run, fig: Figure, dead_fraction: float, title: s
         fig.suptitle(title)
 
 
-def draw_learning_rate_sweep(ax, runs: dict[float, Run]) -> None:
-    """The training loss per epoch at each learning rate, on a log scale."""
-    for rate, run in runs.items():
-        ax.plot(_epochs(run.history["loss"]), run.history["loss"], "-o", label=f"{rate:g}")
+def draw_learning_rate_sweep(ax, histories: dict[float, dict[str, list[float]]]) -> None:
+    """The training loss per epoch at each learning rate (a run's ``history`` for each), on a log scale."""
+    for rate, history in histories.items():
+        ax.plot(_epochs(history["loss"]), history["loss"], "-o", label=f"{rate:g}")
     ax.set(xlabel="epoch", ylabel="training loss", yscale="log", title="loss at each learning rate")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(title="Adam learning rate")

@@ -7,6 +7,19 @@ import numpy as np
 from .training import Run
 
 
+# Two float32 results that should be equal differ by a few units in the last place, depending on the order in
+# which the CPU's kernels (oneDNN or Eigen) sum: near 1.0 one unit is 6e-8, so 1e-6 leaves a margin of 16 units
+# and is still far below any difference a trained head makes on purpose.
+FLOAT32_TOLERANCE = 1e-6
+
+
+def distinct_values(values, tolerance: float = FLOAT32_TOLERANCE) -> int:
+    """How many different values ``values`` holds, values closer than ``tolerance`` counted as one (NaN ignored)."""
+    v = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    v = v[np.isfinite(v)]
+    return int(len(v) and 1 + np.count_nonzero(np.diff(v) > tolerance))
+
+
 def positive_probability(outputs: np.ndarray) -> np.ndarray:
     """The predicted probability of class 1 from a 1-unit (sigmoid or softmax) or 2-unit output."""
     outputs = np.asarray(outputs, dtype=np.float64)
@@ -20,8 +33,15 @@ def positive_probability(outputs: np.ndarray) -> np.ndarray:
 
 
 def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
-    """Share of examples whose predicted class (probability above 0.5) is the label; NaN counts as wrong."""
-    return float(np.mean((positive_probability(outputs) > 0.5) == (np.asarray(labels).ravel() == 1)))
+    """Share of examples whose predicted class is the label: probability above 0.5 for one unit, the larger of
+    two units; NaN counts as wrong."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if outputs.ndim == 2 and outputs.shape[1] == 2:
+        predicted = np.where(np.isfinite(outputs).all(axis=1), np.argmax(outputs, axis=1), -1)
+    else:
+        probs = positive_probability(outputs)
+        predicted = np.where(np.isfinite(probs), probs > 0.5, -1)
+    return float(np.mean(predicted == np.asarray(labels).ravel()))
 
 
 def classifier_symptoms(run: Run) -> dict:
@@ -34,15 +54,15 @@ def classifier_symptoms(run: Run) -> dict:
         "val_accuracy": [accuracy(p, run.val_targets) for p in run.val_predictions],
         "prediction_min": float(np.nanmin(final)) if np.isfinite(final).any() else float("nan"),
         "prediction_max": float(np.nanmax(final)) if np.isfinite(final).any() else float("nan"),
-        "distinct_predictions": int(len(np.unique(final))),
-        "all_predictions_one": bool(all(np.all(p == 1.0) for p in probs)),
+        "distinct_predictions": distinct_values(final),
+        "all_predictions_one": bool(all(np.all(np.abs(p - 1.0) <= FLOAT32_TOLERANCE) for p in probs)),
         "first_loss": float(loss[0]),
         "last_loss": float(loss[-1]),
     }
 
 
 def huber(predictions: np.ndarray, targets: np.ndarray, delta: float = 0.5) -> float:
-    """Keras's Huber loss of predictions against targets: seed 002's loss, whatever the head compiled with."""
+    """Keras's Huber loss of predictions against targets: question 002's loss, whatever the head compiled with."""
     loss = keras.losses.Huber(delta=delta)(np.asarray(targets, "float32").reshape(-1, 1),
                                            np.asarray(predictions, "float32").reshape(-1, 1))
     return float(keras.ops.convert_to_numpy(loss))
@@ -83,6 +103,8 @@ def regression_symptoms(run: Run) -> dict:
 
 def dead_relu_fraction(model: keras.Model, x: np.ndarray) -> float:
     """Share of the hidden relu units (of ``Dense`` layers) whose output is 0 for every example of ``x``.
+
+    A relu's 0 is exact (``max(0, z)``) whichever kernels computed ``z``, so no tolerance is needed.
 
     Such a unit passes no gradient back for any of those inputs: it has stopped learning, and unless the
     layers below it move it back (they rarely do once many units are dead) it never comes back.

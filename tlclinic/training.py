@@ -63,12 +63,13 @@ class Run:
 
 
 class _RecordPredictions(keras.callbacks.Callback):
-    def __init__(self, x_val: np.ndarray, store: list):
+    def __init__(self, x_val: np.ndarray, store: list, read: Callable | None = None):
         super().__init__()
-        self.x_val, self.store = x_val, store
+        self.x_val, self.store, self.read = x_val, store, read
 
     def on_epoch_end(self, epoch, logs=None):
-        self.store.append(keras.ops.convert_to_numpy(self.model(self.x_val, training=False)))
+        outputs = keras.ops.convert_to_numpy(self.model(self.x_val, training=False))
+        self.store.append(self.read(self.model, outputs) if self.read else outputs)
 
 
 class CompiledHeads:
@@ -100,10 +101,14 @@ class CompiledHeads:
 
 def train_head(build: Callable[[int], keras.Model], train: tuple[np.ndarray, np.ndarray],
                val: tuple[np.ndarray, np.ndarray], epochs: int, batch_size: int, seed: int = 0,
-               callbacks=(), kept: tuple[CompiledHeads, object] | None = None) -> Run:
+               callbacks=(), kept: tuple[CompiledHeads, object] | None = None,
+               targets_for: Callable | None = None, read_outputs: Callable | None = None) -> Run:
     """Build a head with ``build(feature_dim)`` under ``seed`` and train it on cached features.
 
     ``kept=(heads, key)`` takes the model from ``heads`` (``CompiledHeads``): the same run, without tracing.
+    ``targets_for(model, y)`` gives the targets the model is fitted on (one-hot labels for a categorical loss,
+    say); the run keeps the plain ones.  ``read_outputs(model, outputs)`` turns the recorded validation outputs
+    into what the lesson judges (probabilities from logits, say).
     """
     start = time.perf_counter()
     if kept is None:
@@ -112,8 +117,10 @@ def train_head(build: Callable[[int], keras.Model], train: tuple[np.ndarray, np.
     else:
         model = kept[0].head(kept[1], build, train[0].shape[1], seed)
     predictions: list[np.ndarray] = []
-    history = fit_shuffled(model, train[0], train[1], epochs, batch_size, seed, validation_data=val,
-                           callbacks=[_RecordPredictions(val[0], predictions), *callbacks])
+    fit_targets = (lambda y: targets_for(model, y)) if targets_for else (lambda y: y)
+    history = fit_shuffled(model, train[0], fit_targets(train[1]), epochs, batch_size, seed,
+                           validation_data=(val[0], fit_targets(val[1])),
+                           callbacks=[_RecordPredictions(val[0], predictions, read_outputs), *callbacks])
     return Run(model, history, predictions, np.asarray(val[1]), time.perf_counter() - start)
 
 

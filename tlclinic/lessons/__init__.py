@@ -1,6 +1,9 @@
 """One module per lesson: the calls its notebook makes, so the notebook reads like prose.
 
-Every lesson module has ``calibrate(seeds)`` (its graded check over many seeds, with ``CALIBRATION_METRIC``
+Every lesson module has ``ANSWER`` (the function the student writes) and ``ANSWER_KIND`` ("head" or
+"optimizer": what crosses to the verifier), ``check_converges(answer, seed)`` (the graded check, run by the
+verifier), ``summary(result)`` (what a passing check reports), ``check(answer, seed)`` (the notebooks' check),
+``calibrate(seeds)`` (its graded check over many seeds, with ``CALIBRATION_METRIC``
 naming the metric) and ``demo()`` (its broken program and its fix, measured, for ``make demo``).
 """
 import importlib
@@ -19,6 +22,11 @@ def select(names: list[str], error) -> list[str]:
     if unknown := [name for name in names if name not in LESSONS]:
         error(f"unknown lesson(s) {', '.join(unknown)}; the lessons are: {', '.join(LESSONS)}")
     return list(names) or list(LESSONS)
+
+
+def name_of(module_name: str) -> str:
+    """The lesson (notebook name) of a lesson module, by the module's ``__name__``."""
+    return next(lesson for lesson, module in LESSONS.items() if module_name.endswith(f".{module}"))
 
 
 def load(lesson: str) -> ModuleType:

@@ -1,4 +1,4 @@
-"""Lesson 03, learning rate 0.1 (seed 002, seed 000's answer): both fixed heads, trained at the question's rate.
+"""Lesson 03, learning rate 0.1 (question 002, question 000's answer): both fixed heads, trained at the question's rate.
 
 The output layers are the fixed ones of lessons 01 and 02 (sigmoid, linear), so the learning rate is the only
 bug.  Training and grading reuse those lessons' ``train`` and ``assert_converged``.
@@ -14,11 +14,12 @@ import keras
 import numpy as np
 from matplotlib.figure import Figure
 
-from .. import grading, live, report
-from ..heads import HeadBuilder, OptimizerFactory, adam, seed000_classifier, seed002_regressor
+from .. import grading, live, report, results, verdict
+from . import name_of
+from ..heads import HeadBuilder, OptimizerFactory, adam, question000_classifier, question002_regressor
 from ..lr_range import RangeTest, lr_range_test
 from ..plots import draw_learning_rate_run, draw_range_test, figure
-from ..symptoms import dead_relu_fraction
+from ..symptoms import dead_relu_fraction, distinct_values
 from ..training import CompiledHeads, Run
 from . import relu_regression_output as lesson02
 from . import softmax_one_unit as lesson01
@@ -30,6 +31,7 @@ NAN_LEARNING_RATE = 1e5  # Adam's step is bounded by its rate: only an absurd on
 # 0.86 to 1.00 at 0.1, where some classifier seeds still reach 0.9 accuracy on the few units left alive.
 MAX_DEAD_FRACTION = 0.7
 CALIBRATION_METRIC = "dead hidden units"  # what calibrate() reports
+ANSWER, ANSWER_KIND = "make_optimizer", "optimizer"  # the student writes make_optimizer() -> a new optimizer
 
 
 @dataclass(frozen=True)
@@ -42,15 +44,18 @@ class Task:
     features: Callable[[], tuple]
     assert_converged: Callable[[Run], None]
     metric: Callable[[Run], float]  # what the graded check thresholds: accuracy, validation Huber loss
+    metric_name: str
 
 
 TASKS = {
-    "classifier": Task("classifier (seed 000, sigmoid output)",
-                       lambda optimizer: seed000_classifier(lesson01.FIX, optimizer),
-                       lesson01.train, lesson01.shapes_features, lesson01.assert_converged, lesson01.graded_metric),
-    "regressor": Task("regressor (seed 002, linear output)",
-                      lambda optimizer: seed002_regressor(lesson02.FIX, optimizer),
-                      lesson02.train, lesson02.road_features, lesson02.assert_converged, lesson02.graded_metric),
+    "classifier": Task("classifier (question 000, sigmoid output)",
+                       lambda optimizer: question000_classifier(lesson01.FIX, optimizer),
+                       lesson01.train, lesson01.shapes_features, lesson01.assert_converged, lesson01.graded_metric,
+                       lesson01.CALIBRATION_METRIC),
+    "regressor": Task("regressor (question 002, linear output)",
+                      lambda optimizer: question002_regressor(lesson02.FIX, optimizer),
+                      lesson02.train, lesson02.road_features, lesson02.assert_converged, lesson02.graded_metric,
+                      lesson02.CALIBRATION_METRIC),
 }
 
 
@@ -84,21 +89,27 @@ def measure(task: str, run: Run, seed: int = 0) -> dict:
         "loss_change_last_epoch": float(abs(loss[-1] - loss[-2])) if len(loss) > 1 else float("nan"),
         "dead_relu_fraction": dead_fraction(task, run),
         "prediction_std": float(np.nanstd(predictions)),
-        "distinct_predictions": int(len(np.unique(predictions))),
+        "distinct_predictions": distinct_values(predictions),
     }
 
 
-def sweep(task: str = "classifier", rates=SWEEP, seed: int = 0) -> dict[float, Run]:
-    """The head of ``task`` trained at each learning rate of ``rates``."""
-    return {rate: train(task, adam(rate), seed) for rate in rates}
+def sweep(task: str = "classifier", rates=SWEEP, seed: int = 0) -> dict[float, dict[str, list[float]]]:
+    """The loss history of the head of ``task`` trained at each learning rate of ``rates`` (computed once per
+    machine, ``results.kept``)."""
+    return results.kept("sweep", lambda: {rate: train(task, adam(rate), seed).history for rate in rates},
+                        task, tuple(rates), seed)
 
 
 def range_test(task: str, seed: int = 0) -> RangeTest:
-    """The learning-rate range test on the fixed head of ``task`` (its training set, batch 32)."""
-    t = TASKS[task]
-    (x, y), _ = t.features()
-    with grading.quiet():
-        return lr_range_test(t.build(adam()), (x, y), seed=seed)
+    """The learning-rate range test on the fixed head of ``task`` (its training set, batch 32), computed once per
+    machine (``results.kept``)."""
+    def run() -> RangeTest:
+        t = TASKS[task]
+        (x, y), _ = t.features()
+        with grading.quiet():
+            return lr_range_test(t.build(adam()), (x, y), seed=seed)
+
+    return results.kept("range-test", run, task, seed)
 
 
 def nan_run(task: str = "regressor", rate: float = NAN_LEARNING_RATE, seed: int = 0) -> Run:
@@ -154,27 +165,43 @@ def check_converges(make_optimizer: Callable[[], keras.optimizers.Optimizer], se
     return runs
 
 
+def check(make_optimizer: Callable[[], keras.optimizers.Optimizer], seed: int = 0) -> None:
+    """The notebook's check: the optimizer crosses to a fresh process as its Keras config, both heads are trained
+    with it there and judged by ``check_converges``; prints the verdict, raises ``AssertionError`` when it fails."""
+    verdict.check(name_of(__name__), make_optimizer, seed)
+
+
+def summary(runs: dict[str, Run]) -> str:
+    """What a passing check reports."""
+    return "; ".join(f"{task}: {TASKS[task].metric_name} {TASKS[task].metric(run):.3f}, "
+                     f"{dead_fraction(task, run):.0%} of hidden units dead" for task, run in runs.items())
+
+
 def calibration_optimizers() -> dict[str, tuple[OptimizerFactory, bool]]:
     """name -> (optimizer, should pass): the question's rates, the range test's suggestions, a tiny rate."""
-    decay = keras.optimizers.schedules.ExponentialDecay
+    decay, cosine = keras.optimizers.schedules.ExponentialDecay, keras.optimizers.schedules.CosineDecay
     suggestions = {task: range_test(task).suggestion for task in TASKS}
     return {
-        "Adam(0.1) (seed 000's and 002's rate)": (adam(SEED_LEARNING_RATE), False),
-        "Adam(ExponentialDecay from 0.1) (seed 002)": (adam(decay(0.1, decay_steps=100000, decay_rate=0.95)), False),
+        "Adam(0.1) (question 000's and 002's rate)": (adam(SEED_LEARNING_RATE), False),
+        "Adam(ExponentialDecay from 0.1) (question 002)": (adam(decay(0.1, decay_steps=100000, decay_rate=0.95)), False),
         "Adam(1e-7)": (adam(1e-7), False),
         **{f"Adam({rate:.2g}), the range test's suggestion for the {task}": (adam(rate), True)
            for task, rate in suggestions.items()},
         "Adam(1e-3)": (adam(1e-3), True),
         "Adam(ExponentialDecay from 1e-3)": (adam(decay(1e-3, decay_steps=1000, decay_rate=0.9)), True),
+        "Adam(CosineDecay from 1e-3 over 320 steps)": (adam(cosine(1e-3, decay_steps=320)), True),
+        "AdamW(1e-3)": (lambda: keras.optimizers.AdamW(1e-3), True),
+        "RMSprop(1e-3)": (lambda: keras.optimizers.RMSprop(1e-3), True),
+        "SGD(0.01, momentum=0.9)": (lambda: keras.optimizers.SGD(0.01, momentum=0.9), True),
     }
 
 
 def calibrate(seeds=range(20)) -> list[grading.Calibration]:
     """Each optimizer through each head's graded check at each seed of ``seeds`` (a row per optimizer and head)."""
-    optimizers = calibration_optimizers()
+    optimizers, lesson = calibration_optimizers(), name_of(__name__)
     rows = []
     for task, t in TASKS.items():
-        heads = {f"{name}, {task}": functools.partial(t.train, t.build(optimizer))
+        heads = {f"{name}, {task}": functools.partial(t.train, t.build(verdict.as_data_and_back(lesson, optimizer)))
                  for name, (optimizer, _) in optimizers.items()}
         expected = {f"{name}, {task}": ok for name, (_, ok) in optimizers.items()}
         rows += grading.calibrate(heads, expected, functools.partial(assert_converged, task),
@@ -206,7 +233,7 @@ def demo() -> report.Demo:
         symptom=(f"Adam 0.1: loss {c['initial_loss']:.2f} -> {c['first_epoch_loss']:.0f} in epoch 1 (regressor "
                  f"{r['initial_loss']:.2f} -> {r['first_epoch_loss']:.0f}); dead hidden relu units "
                  f"{c['dead_relu_fraction']:.0%} and {r['dead_relu_fraction']:.0%}; "
-                 f"{c['distinct_predictions']} and {r['distinct_predictions']} distinct predictions; classifier loss "
+                 f"{c['distinct_predictions']} and {r['distinct_predictions']} distinct predictions (up to 1e-6); classifier loss "
                  f"frozen at {c['last_loss']:.3f} (ln 2 = {math.log(2):.3f})"),
         fix=(f"Adam at the range test's suggestion: {tests['classifier'].suggestion:.1e} (classifier), "
              f"{tests['regressor'].suggestion:.1e} (regressor)"),

@@ -1,30 +1,33 @@
-"""Lesson 02, relu on a regression output (seed 002): data, training, the live toggle and the graded check."""
+"""Lesson 02, relu on a regression output (question 002): data, training, the live toggle and the graded check."""
 from __future__ import annotations
 
 import dataclasses
 import functools
 
+import keras
 import numpy as np
 from matplotlib.figure import Figure
 
-from .. import grading, live, report
+from .. import grading, live, report, results, verdict
+from . import name_of
 from ..features import cached_features
-from ..heads import REGRESSOR_OUTPUTS, HeadBuilder, adam, seed002_regressor
+from ..heads import REGRESSOR_OUTPUTS, HeadBuilder, adam, question002_regressor
 from ..plots import draw_predicted_vs_true, draw_regression_run, overlay
 from ..symptoms import huber, output_died, regression_symptoms
 from ..training import CompiledHeads, Run, train_head, train_seeds
 
-BROKEN = "relu (seed 002)"
+BROKEN = "relu (question 002)"
 FIX = "linear"
-RESIZE_TO = (96, 96)  # seed 002 resized its 96x320 images to the backbone's input inside the model
-SEED_LEARNING_RATE = 0.1  # seed 002's Adam started at 0.1; this lesson trains at a sane 1e-3 (lesson 03's subject)
+RESIZE_TO = (96, 96)  # question 002 resized its 96x320 images to the backbone's input inside the model
+SEED_LEARNING_RATE = 0.1  # question 002's Adam started at 0.1; this lesson trains at a sane 1e-3 (lesson 03's subject)
 EPOCHS, BATCH_SIZE = 5, 32  # batch 32 as in the question; what the live toggle and the grader train with
-# Over 20 seeds (README) linear and tanh outputs reach a validation Huber loss of at most 0.026, a living relu
-# output about 0.085 and a dead one 0.150.
-MAX_VAL_HUBER = 0.04
+# Over 20 seeds (docs/calibration/) the valid fixes reach a validation Huber loss of at most 0.055 (RMSprop at
+# 1e-3 in lesson 03 is the slowest), a living relu output about 0.085 and a dead one 0.150.
+MAX_VAL_HUBER = 0.07
 MIN_NEGATIVE_SHARE = 0.3  # about half of the validation angles are negative
 MAX_ERROR_RATIO = 2.0  # mean error on negative angles against positive ones (and back)
 CALIBRATION_METRIC = "val Huber loss"  # what calibrate() reports
+ANSWER, ANSWER_KIND = "build_head", "head"  # the student writes build_head(input_dim) -> compiled model
 
 
 def road_features() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -46,23 +49,28 @@ def train(build: HeadBuilder, seed: int = 0, epochs: int = EPOCHS, batch_size: i
 
 
 def reproduce(seed: int = 0, epochs: int = EPOCHS, learning_rate: float = 1e-3) -> Run:
-    """Seed 002's head as asked, Dense(1, relu) and Huber(0.5), at a sane learning rate."""
+    """Question 002's head as asked, Dense(1, relu) and Huber(0.5), at a sane learning rate."""
     with grading.quiet():
-        return train(seed002_regressor(BROKEN, adam(learning_rate)), seed, epochs)
+        return train(question002_regressor(BROKEN, adam(learning_rate)), seed, epochs)
 
 
 def dead_output_seeds(learning_rate: float, seeds=range(20), epochs: int = 2) -> list[int]:
-    """The seeds at which seed 002's relu head, alone at ``learning_rate``, ends with a dead output unit.
+    """The seeds at which question 002's relu head, alone at ``learning_rate``, ends with a dead output unit.
 
     Each seed's run is ``reproduce(seed, epochs, learning_rate)``'s, 2 epochs by default, trained by
     ``training.train_seeds``; a dead output is ``symptoms.output_died`` (every prediction 0 after both epochs).
+    Computed once per machine (``results.kept``).
     """
     seeds = list(seeds)
-    (x_train, y_train), (x_val, _) = road_features()
-    with grading.quiet():
-        runs = train_seeds(seed002_regressor(BROKEN, adam(learning_rate)), seeds, (x_train, y_train), x_val,
-                           epochs, BATCH_SIZE)
-    return [seed for seed, predictions in zip(seeds, runs) if output_died(predictions)]
+
+    def count() -> list[int]:
+        (x_train, y_train), (x_val, _) = road_features()
+        with grading.quiet():
+            runs = train_seeds(question002_regressor(BROKEN, adam(learning_rate)), seeds, (x_train, y_train), x_val,
+                               epochs, BATCH_SIZE)
+        return [seed for seed, predictions in zip(seeds, runs) if output_died(predictions)]
+
+    return results.kept("dead-output-seeds", count, learning_rate, seeds, epochs)
 
 
 def live_toggle() -> live.LiveView:
@@ -77,7 +85,7 @@ def live_toggle() -> live.LiveView:
 
     def retrain(output: str) -> Run:
         with grading.quiet():
-            return train(seed002_regressor(output), kept=(heads, output))
+            return train(question002_regressor(output), kept=(heads, output))
 
     return live.toggle(list(REGRESSOR_OUTPUTS), BROKEN, retrain, draw, description="output")
 
@@ -87,6 +95,20 @@ def check_converges(build_head: HeadBuilder, seed: int = 0) -> Run:
     run = grading.train_student(train, grading.with_output_units(build_head, (1,)), seed)
     assert_converged(run)
     return run
+
+
+def check(build_head: HeadBuilder, seed: int = 0) -> None:
+    """The notebook's check: ``build_head``'s model crosses to a fresh process as its Keras config and is judged
+    there by ``check_converges``; prints the verdict, raises ``AssertionError`` saying why when it fails."""
+    verdict.check(name_of(__name__), build_head, seed)
+
+
+def summary(run: Run) -> str:
+    """What a passing check reports."""
+    s = regression_symptoms(run)
+    return (f"validation Huber loss {s['val_huber']:.4f} (at most {MAX_VAL_HUBER}) after {EPOCHS} epochs; "
+            f"{s['negative_prediction_share']:.0%} of the predictions negative; mean error "
+            f"{s['mae_negative_angles']:.3f} on negative angles, {s['mae_positive_angles']:.3f} on positive ones")
 
 
 def assert_converged(run: Run) -> None:
@@ -115,11 +137,34 @@ def graded_metric(run: Run) -> float:
     return huber(run.final_predictions, run.val_targets)
 
 
+def with_loss(build: HeadBuilder, loss) -> HeadBuilder:
+    """``build``'s head compiled with another loss."""
+    def rebuilt(input_dim: int) -> keras.Model:
+        model = build(input_dim)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+        return model
+
+    return rebuilt
+
+
+def fixes() -> dict[str, tuple[HeadBuilder, bool]]:
+    """The public family of answers the check is calibrated on: name -> (head, should pass)."""
+    return {
+        **{name: (question002_regressor(name), name != BROKEN) for name in REGRESSOR_OUTPUTS},
+        "elu": (question002_regressor("elu"), True),
+        "leaky_relu": (question002_regressor("leaky_relu"), True),
+        "linear + mean squared error": (with_loss(question002_regressor(FIX), "mean_squared_error"), True),
+    }
+
+
 def calibrate(seeds=range(20)) -> list[grading.Calibration]:
-    """Both fixes, the question's head and the shifted-target trick through the graded check at each seed."""
-    heads = {name: functools.partial(train, seed002_regressor(name)) for name in REGRESSOR_OUTPUTS}
-    heads[SHIFTED] = functools.partial(train, seed002_regressor(BROKEN), target_shift=1.0)
-    expected = {name: name not in (BROKEN, SHIFTED) for name in heads}
+    """Every answer of ``fixes()``, and the shifted-target trick, through the graded check at each seed, as the
+    verifier sees each head (rebuilt from its config)."""
+    family = fixes()
+    heads = {name: functools.partial(train, verdict.as_data_and_back(name_of(__name__), build))
+             for name, (build, _) in family.items()}
+    heads[SHIFTED] = functools.partial(train, question002_regressor(BROKEN), target_shift=1.0)
+    expected = {**{name: ok for name, (_, ok) in family.items()}, SHIFTED: False}
     return grading.calibrate(heads, expected, assert_converged, graded_metric, seeds)
 
 
@@ -132,7 +177,7 @@ def demo() -> report.Demo:
     """The question's head, its dying output over 20 seeds, and the linear fix, measured for ``make demo``."""
     broken = reproduce()
     with grading.quiet():
-        fixed = train(seed002_regressor(FIX))
+        fixed = train(question002_regressor(FIX))
     dead = {rate: dead_output_seeds(rate) for rate in (1e-3, SEED_LEARNING_RATE)}
     s, f = regression_symptoms(broken), regression_symptoms(fixed)
     return report.demo(

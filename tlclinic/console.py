@@ -1,0 +1,35 @@
+"""Output a person reads carries no start-up noise: TensorFlow's native log lines are sent nowhere.
+
+TensorFlow's C++ side writes absl lines to the process's stderr (file descriptor 2) when it loads ("oneDNN
+custom operations are on", "Could not find cuda drivers") and when it first looks for a GPU ("failed call to
+cuInit") however ``TF_CPP_MIN_LOG_LEVEL`` is set.  ``silenced_native_stderr`` points descriptor 2 at
+/dev/null around those calls; Python's own ``sys.stderr`` is untouched for the rest of the run.  Set
+``TLCLINIC_VERBOSE=1`` to see the lines.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def silenced_native_stderr():
+    """Send what native code writes to file descriptor 2 to /dev/null for the block (unless TLCLINIC_VERBOSE)."""
+    if os.environ.get("TLCLINIC_VERBOSE"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no descriptor 2 to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

@@ -1,0 +1,52 @@
+"""Heavy demonstrations computed once per machine: results kept on disk, keyed by code, data and backend.
+
+A lesson's 20-seed counts, sweeps and range tests do not depend on the student's code.  ``kept`` computes one
+the first time and keeps it under ``data/results/``; the key covers everything that could change the numbers:
+the package's source, the backbone's weights, the datasets, the Keras backend and versions, and the CPU kernel
+family TensorFlow uses (``TF_ENABLE_ONEDNN_OPTS``).  Same key, same result, so a notebook run again, the
+demo after the tests, or a second lesson that shows the same sweep costs nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+
+from . import data
+from .backbone import MINI_WEIGHTS, file_digest
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def _identity() -> str:
+    """What every kept result depends on besides its own arguments."""
+    code = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        code.update(path.read_bytes())
+    datasets = {name: data.identity(data.DATA_DIR / name) for name in data.RECIPES
+                if (data.DATA_DIR / name).exists()}
+    parts = {"code": code.hexdigest(), "weights": file_digest(MINI_WEIGHTS), "data": datasets,
+             "backend": keras.backend.backend(), "keras": keras.__version__,
+             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")}
+    return json.dumps(parts, sort_keys=True)
+
+
+def kept(name: str, compute: Callable[[], Any], *arguments) -> Any:
+    """``compute()``, or the result kept for ``name`` and ``arguments`` from an earlier call on this machine."""
+    key = hashlib.sha256(json.dumps([name, repr(arguments), _identity()]).encode()).hexdigest()[:24]
+    path = data.DATA_DIR / "results" / f"{name}-{key}.pickle"
+    if path.exists():
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    result = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump(result, f)
+    tmp.replace(path)
+    return result
