@@ -49,3 +49,16 @@ def test_cached_features_equal_a_fresh_extraction():
     cached, _ = features.cached_features("shapes", "test", b)
     images, _ = data.load("shapes", "test")
     np.testing.assert_allclose(cached, features.extract(b, images), rtol=1e-4, atol=1e-5)
+
+
+def test_a_kept_result_is_computed_once_per_key(tmp_path, monkeypatch):
+    from tlclinic import data, results
+
+    monkeypatch.setattr(data, "DATA_DIR", tmp_path)
+    calls = []
+    compute = lambda: calls.append(1) or {"seeds": [1, 4]}  # noqa: E731
+    assert results.kept("count", compute, 0.1) == results.kept("count", compute, 0.1) == {"seeds": [1, 4]}
+    results.kept("count", compute, 0.001)
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0" if results.os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1" else "1")
+    results.kept("count", compute, 0.1)  # the other kernel family: computed anew
+    assert len(calls) == 3

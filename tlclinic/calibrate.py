@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         module = load(lesson)
         start = time.perf_counter()
         rows = module.calibrate(range(args.seeds))
-        table = format_calibration(rows, module.CALIBRATION_METRIC)
+        table = format_calibration(rows, module.CALIBRATION_METRIC, getattr(module, "CALIBRATION_ALSO", ""))
         heading = (f"## {lesson}: seeds 0 to {args.seeds - 1}, TF_ENABLE_ONEDNN_OPTS={kernel_family()}\n\n"
                    f"`python -m tlclinic.calibrate --seeds {args.seeds} {lesson}` on {datetime.date.today()}, "
                    f"{time.perf_counter() - start:.0f} s.")

@@ -74,6 +74,8 @@ class Calibration:
     metric_min: float
     metric_max: float
     failures: list[str]
+    also_min: float = float("nan")  # the range of a second metric, when the calibration reports one
+    also_max: float = float("nan")
 
     @property
     def as_expected(self) -> bool:
@@ -81,7 +83,8 @@ class Calibration:
 
 
 def calibrate(heads: dict[str, Callable[[int], Run]], should_pass: dict[str, bool | None],
-              assert_converged: Callable[[Run], None], metric: Callable[[Run], float], seeds) -> list[Calibration]:
+              assert_converged: Callable[[Run], None], metric: Callable[[Run], float], seeds,
+              also: Callable[[Run], float] | None = None) -> list[Calibration]:
     """Train each head at each seed (``heads[name](seed, kept=...)``) and apply the graded assertions.
 
     Each head is traced once and retrained from its fresh weights at every seed (``CompiledHeads``): the runs a
@@ -89,24 +92,30 @@ def calibrate(heads: dict[str, Callable[[int], Run]], should_pass: dict[str, boo
     """
     seeds, rows, compiled = list(seeds), [], CompiledHeads()
     for name, train_at in heads.items():
-        values, failures = [], []
+        values, others, failures = [], [], []
         for seed in seeds:
             try:
                 run = train_student(train_at, seed, kept=(compiled, name))
                 values.append(metric(run))
+                others.append(also(run) if also else float("nan"))
                 assert_converged(run)
             except AssertionError as error:
                 failures.append(f"seed {seed}: {str(error).splitlines()[0]}")
         rows.append(Calibration(name, should_pass[name], len(seeds) - len(failures), len(seeds),
                                 float(np.min(values)) if values else float("nan"),
-                                float(np.max(values)) if values else float("nan"), failures))
+                                float(np.max(values)) if values else float("nan"), failures,
+                                float(np.min(others)) if others else float("nan"),
+                                float(np.max(others)) if others else float("nan")))
     return rows
 
 
-def format_calibration(rows: list[Calibration], metric_name: str) -> str:
-    lines = [f"| head | should | passed | {metric_name} min | {metric_name} max |", "|---|---|---|---|---|"]
+def format_calibration(rows: list[Calibration], metric_name: str, also_name: str = "") -> str:
+    """The calibration as a Markdown table (with a column for the second metric when ``also_name`` names it)."""
+    extra = f" {also_name} min – max |" if also_name else ""
+    lines = [f"| head | should | passed | {metric_name} min | {metric_name} max |{extra}",
+             "|---|---|---|---|---|" + ("---|" if also_name else "")]
     for r in rows:
         should = "measured only" if r.should_pass is None else "pass" if r.should_pass else "fail"
-        lines.append(f"| {r.head} | {should} | {r.passed}/{r.seeds} | "
-                     f"{r.metric_min:.3f} | {r.metric_max:.3f} |")
+        lines.append(f"| {r.head} | {should} | {r.passed}/{r.seeds} | {r.metric_min:.3f} | {r.metric_max:.3f} |"
+                     + (f" {r.also_min:.3f} – {r.also_max:.3f} |" if also_name else ""))
     return "\n".join(lines)

@@ -25,12 +25,16 @@ from . import relu_regression_output as lesson02
 from . import softmax_one_unit as lesson01
 
 SEED_LEARNING_RATE = 0.1
+# The budget: 8 epochs at batch 32.  At 5 (lessons 01 and 02) RMSprop at its default rate of 1e-3, a valid
+# choice, reached only 0.71 accuracy on the classifier in some seeds; at 8 it passes every calibrated seed.
+EPOCHS = 8
 SWEEP = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # the learning rates of the "why" plot
 NAN_LEARNING_RATE = 1e5  # Adam's step is bounded by its rate: only an absurd one overflows to NaN
 # Over 20 seeds (README) the share of hidden relu units dead on validation data is at most 0.46 at good rates and
 # 0.86 to 1.00 at 0.1, where some classifier seeds still reach 0.9 accuracy on the few units left alive.
 MAX_DEAD_FRACTION = 0.7
-CALIBRATION_METRIC = "dead hidden units"  # what calibrate() reports
+CALIBRATION_METRIC = "dead hidden units"  # what calibrate() reports, and beside it each head's lesson's metric
+CALIBRATION_ALSO = "val accuracy (classifier) or val Huber loss (regressor)"
 ANSWER, ANSWER_KIND = "make_optimizer", "optimizer"  # the student writes make_optimizer() -> a new optimizer
 
 
@@ -59,13 +63,12 @@ TASKS = {
 }
 
 
-def train(task: str, optimizer: OptimizerFactory, seed: int = 0, epochs: int | None = None, callbacks=(),
+def train(task: str, optimizer: OptimizerFactory, seed: int = 0, epochs: int = EPOCHS, callbacks=(),
           kept=None) -> Run:
-    """Train the fixed head of ``task`` ("classifier" or "regressor") with ``optimizer``, as its lesson does."""
+    """Train the fixed head of ``task`` ("classifier" or "regressor") with ``optimizer`` for ``epochs``."""
     t = TASKS[task]
-    kwargs = {} if epochs is None else {"epochs": epochs}
     with grading.quiet():
-        return t.train(t.build(optimizer), seed, callbacks=callbacks, kept=kept, **kwargs)
+        return t.train(t.build(optimizer), seed, epochs=epochs, callbacks=callbacks, kept=kept)
 
 
 def initial_loss(task: str, optimizer: OptimizerFactory = adam(), seed: int = 0) -> float:
@@ -156,7 +159,7 @@ def check_converges(make_optimizer: Callable[[], keras.optimizers.Optimizer], se
     """The graded check: with the student's optimizer, both fixed heads converge with most units alive."""
     runs = {}
     for task, t in TASKS.items():
-        run = grading.train_student(t.train, t.build(make_optimizer), seed)
+        run = grading.train_student(t.train, t.build(make_optimizer), seed, epochs=EPOCHS)
         try:
             assert_converged(task, run)
         except AssertionError as error:
@@ -201,11 +204,12 @@ def calibrate(seeds=range(20)) -> list[grading.Calibration]:
     optimizers, lesson = calibration_optimizers(), name_of(__name__)
     rows = []
     for task, t in TASKS.items():
-        heads = {f"{name}, {task}": functools.partial(t.train, t.build(verdict.as_data_and_back(lesson, optimizer)))
+        heads = {f"{name}, {task}": functools.partial(t.train, t.build(verdict.as_data_and_back(lesson, optimizer)),
+                                                     epochs=EPOCHS)
                  for name, (optimizer, _) in optimizers.items()}
         expected = {f"{name}, {task}": ok for name, (_, ok) in optimizers.items()}
         rows += grading.calibrate(heads, expected, functools.partial(assert_converged, task),
-                                  functools.partial(dead_fraction, task), seeds)
+                                  functools.partial(dead_fraction, task), seeds, also=t.metric)
     return rows
 
 

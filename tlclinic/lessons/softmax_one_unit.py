@@ -108,7 +108,7 @@ def check(build_head: HeadBuilder, seed: int = 0) -> None:
 
 def summary(run: Run) -> str:
     """What a passing check reports."""
-    return (f"validation accuracy {graded_metric(run):.3f} (at least {MIN_ACCURACY} needed) after {EPOCHS} epochs; "
+    return (f"validation accuracy {graded_metric(run):.3f} (at least {MIN_ACCURACY} needed) after {len(run.history['loss'])} epochs; "
             f"predictions from {np.nanmin(positive_probability(run.final_predictions)):.2f} to "
             f"{np.nanmax(positive_probability(run.final_predictions)):.2f}")
 
@@ -127,7 +127,7 @@ def assert_converged(run: Run) -> None:
     assert probs.std() > 0.05, (
         f"the predictions hardly vary (all near {np.nanmean(probs):.3f}): the output carries no information")
     acc = accuracy(outputs, run.val_targets)
-    assert acc >= MIN_ACCURACY, f"validation accuracy {acc:.3f} is below {MIN_ACCURACY} after {EPOCHS} epochs"
+    assert acc >= MIN_ACCURACY, f"validation accuracy {acc:.3f} is below {MIN_ACCURACY} after {len(run.history['loss'])} epochs"
 
 
 def graded_metric(run: Run) -> float:
