@@ -40,7 +40,7 @@ sandbox:
 # TensorFlow runs oneDNN kernels on some CPUs and Eigen kernels on others: the whole suite runs under Eigen's
 # (TF_ENABLE_ONEDNN_OPTS=0), and the tests whose numbers depend on the kernels run again under oneDNN's.
 test: $(STAMP) sandbox
-	TF_ENABLE_ONEDNN_OPTS=0 $(PY) -m pytest -n 2 --dist loadgroup
+	TF_ENABLE_ONEDNN_OPTS=0 $(PY) -m pytest -n 2 --dist loadgroup --durations=10
 	TF_ENABLE_ONEDNN_OPTS=1 $(PY) -m pytest -n 2 --dist loadgroup -m numerics
 
 demo: $(STAMP)

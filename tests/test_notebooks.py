@@ -28,7 +28,10 @@ def test_committed_without_outputs(path):
     assert not dirty, f"cells {dirty} have outputs or execution counts: clear them before committing"
 
 
-@pytest.mark.parametrize("path", SOURCES + RELEASES, ids=lambda p: f"{p.parts[-3]}/{p.parent.name}")
+# A lesson's solution and release run in one worker, one after the other: the release then reads the heavy
+# demonstrations the solution computed from the disk (``results.kept``).
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xdist_group(p.parent.name))
+                                  for p in SOURCES + RELEASES], ids=lambda p: f"{p.parts[-3]}/{p.parent.name}")
 def test_runs_headless_the_solution_clean_and_the_release_up_to_its_check(path):
     """What a student's Validate does: the solution passes every cell; the untouched release runs every cell up to
     the visible check, which fails saying why (so Validate fails on it too)."""

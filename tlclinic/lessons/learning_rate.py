@@ -28,6 +28,9 @@ SEED_LEARNING_RATE = 0.1
 # The budget: 8 epochs at batch 32.  At 5 (lessons 01 and 02) RMSprop at its default rate of 1e-3, a valid
 # choice, reached only 0.71 accuracy on the classifier in some seeds; at 8 it passes every calibrated seed.
 EPOCHS = 8
+# Lesson 03 asks the classifier for 0.7 validation accuracy, not lesson 01's 0.8: over 21 seeds at 8 epochs
+# RMSprop(1e-3) reaches 0.78 to 0.94 and Adam(1e-7), which must fail, 0.42 to 0.63 (docs/calibration/).
+MIN_CLASSIFIER_ACCURACY = 0.7
 SWEEP = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # the learning rates of the "why" plot
 NAN_LEARNING_RATE = 1e5  # Adam's step is bounded by its rate: only an absurd one overflows to NaN
 # Over 20 seeds (README) the share of hidden relu units dead on validation data is at most 0.46 at good rates and
@@ -54,7 +57,9 @@ class Task:
 TASKS = {
     "classifier": Task("classifier (question 000, sigmoid output)",
                        lambda optimizer: question000_classifier(lesson01.FIX, optimizer),
-                       lesson01.train, lesson01.shapes_features, lesson01.assert_converged, lesson01.graded_metric,
+                       lesson01.train, lesson01.shapes_features,
+                       functools.partial(lesson01.assert_converged, min_accuracy=MIN_CLASSIFIER_ACCURACY),
+                       lesson01.graded_metric,
                        lesson01.CALIBRATION_METRIC),
     "regressor": Task("regressor (question 002, linear output)",
                       lambda optimizer: question002_regressor(lesson02.FIX, optimizer),
