@@ -141,7 +141,7 @@ def digest(paths):
     return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker, even when other modules' tests run between its tests
 def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
     write_submissions(folder, CASES)
