@@ -102,11 +102,13 @@ def calibrate(heads: dict[str, Callable[[int], Run]], should_pass: dict[str, boo
             except AssertionError as error:
                 failures.append(f"seed {seed}: {str(error).splitlines()[0]}")
         rows.append(Calibration(name, should_pass[name], len(seeds) - len(failures), len(seeds),
-                                float(np.min(values)) if values else float("nan"),
-                                float(np.max(values)) if values else float("nan"), failures,
-                                float(np.min(others)) if others else float("nan"),
-                                float(np.max(others)) if others else float("nan")))
+                                *_range(values), failures, *_range(others)))
     return rows
+
+
+def _range(values: list[float]) -> tuple[float, float]:
+    """(min, max) of ``values``; NaN, NaN when there are none."""
+    return (float(np.min(values)), float(np.max(values))) if values else (float("nan"), float("nan"))
 
 
 def format_calibration(rows: list[Calibration], metric_name: str, also_name: str = "") -> str:
