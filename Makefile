@@ -59,8 +59,7 @@ pretrain: $(STAMP)
 	$(PY) -m tlclinic.pretrain
 
 release: $(STAMP)
-	cd autograde && for lesson in $$(ls ../solutions); do \
-	  ../$(PY) -m nbgrader generate_assignment $$lesson --no-db --force --log-level=WARN || exit 1; done
+	$(PY) -m tlclinic.nbgrader_release
 
 grade: $(STAMP) sandbox
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<notebook or folder> [ARGS='--jobs 2 --min-score 0.8']"; exit 2; }

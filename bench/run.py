@@ -28,12 +28,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tlclinic import autograde, data, device, grading
+from tlclinic import autograde, data, device
 from tlclinic.backbone import get_backbone
+from tlclinic.console import quiet
 from tlclinic.features import extract
 from tlclinic.heads import question000_classifier
-from tlclinic.lessons import LESSONS, learning_rate, relu_regression_output, softmax_one_unit
-from tlclinic.notebooks import ROOT, SOLUTIONS
+from tlclinic.lessons import discover, release_notebook, source_notebook
 from tlclinic.symptoms import accuracy
 from tlclinic.training import fit_shuffled, train_head
 
@@ -41,12 +41,12 @@ TARGETS = {"speed-up": 20.0, "flip p50 s": 0.5, "flip p95 s": 1.0, "notebook s":
            "kernel peak MB": 1536.0}
 
 
-def seed_program_vs_cached(epochs: int, batch_size: int = 5, seed: int = 0) -> dict:
+def question_program_vs_cached(epochs: int, batch_size: int = 5, seed: int = 0) -> dict:
     """Question 000's way and the workbook's way of training the (fixed) head: wall time and test accuracy."""
-    build = question000_classifier(softmax_one_unit.FIX)
+    build = question000_classifier(1, "sigmoid", "binary_crossentropy")  # its head, output fixed
     (images, labels), (test_images, test_labels) = data.load("shapes", "train"), data.load("shapes", "test")
     backbone = get_backbone("mini_inception")
-    with grading.quiet():
+    with quiet():
         start = time.perf_counter()
         keras.utils.set_random_seed(seed)
         head = build(backbone.feature_dim)
@@ -55,32 +55,28 @@ def seed_program_vs_cached(epochs: int, batch_size: int = 5, seed: int = 0) -> d
         optimizer = head.optimizer
         model.compile(optimizer=type(optimizer).from_config(optimizer.get_config()), loss=head.loss)
         fit_shuffled(model, backbone.preprocess(images), labels, epochs, batch_size, seed)
-        seed_accuracy = accuracy(model.predict(backbone.preprocess(test_images), verbose=0), test_labels)
-        seed_seconds = time.perf_counter() - start
+        question_accuracy = accuracy(model.predict(backbone.preprocess(test_images), verbose=0), test_labels)
+        question_seconds = time.perf_counter() - start
 
         start = time.perf_counter()
         train_set = extract(backbone, images), labels
         test_set = extract(backbone, test_images), test_labels
         run = train_head(build, train_set, test_set, epochs, batch_size, seed)
         cached_seconds = time.perf_counter() - start
-    return {"epochs": epochs, "batch_size": batch_size, "seed_program_s": seed_seconds,
-            "seed_program_accuracy": seed_accuracy, "cached_s": cached_seconds,
+    return {"epochs": epochs, "batch_size": batch_size, "question_program_s": question_seconds,
+            "question_program_accuracy": question_accuracy, "cached_s": cached_seconds,
             "cached_accuracy": accuracy(run.final_predictions, test_labels),
-            "speed_up": seed_seconds / cached_seconds}
+            "speed_up": question_seconds / cached_seconds}
 
 
 def flip_latency(flips: int) -> dict:
     """Seconds from setting each lesson's control in code to a retrained head and a redrawn figure."""
-    views = {
-        "01 output toggle": (softmax_one_unit.live_toggle, None),
-        "02 output toggle": (relu_regression_output.live_toggle, None),
-        "03 learning-rate slider": (learning_rate.live_slider, [1e-4, 1e-3, 1e-2, 1e-1]),
-    }
     result = {}
-    for name, (make, values) in views.items():
+    for name, lesson in discover().items():
         with contextlib.redirect_stdout(io.StringIO()):  # the widget's output area prints outside Jupyter
-            view = make()
-            values = values or list(view.control.options)
+            view = lesson.live()
+            options = getattr(view.control, "options", None)  # toggle buttons; a slider takes four decades
+            values = list(options) if options else [1e-4, 1e-3, 1e-2, 1e-1]
             times = []
             for i in range(flips):
                 value = values[(values.index(view.control.value) + 1) % len(values)]
@@ -104,8 +100,8 @@ print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).
 def notebooks() -> dict:
     """Each solution notebook executed headless in a fresh process: wall time, and the kernel's peak memory."""
     result = {}
-    for lesson in LESSONS:
-        out = subprocess.run([sys.executable, "-c", _EXECUTE, str(SOLUTIONS / lesson / f"{lesson}.ipynb")],
+    for lesson in discover():
+        out = subprocess.run([sys.executable, "-c", _EXECUTE, str(source_notebook(lesson))],
                              capture_output=True, text=True, check=True, env={**os.environ, "TQDM_DISABLE": "1"})
         seconds, peak_kb = out.stdout.split()[-2:]
         result[lesson] = {"seconds": float(seconds), "kernel_peak_mb": int(peak_kb) / 1024}
@@ -114,8 +110,8 @@ def notebooks() -> dict:
 
 def grading_times(submissions: int) -> dict:
     """One submission autograded, then ``submissions`` of them (solutions and untouched releases of lesson 01)."""
-    lesson = "01-softmax-one-unit"
-    sources = [SOLUTIONS / lesson / f"{lesson}.ipynb", ROOT / "notebooks" / lesson / f"{lesson}.ipynb"]
+    lesson = next(iter(discover()))
+    sources = [source_notebook(lesson), release_notebook(lesson)]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "submissions"
         for i in range(submissions):
@@ -135,8 +131,8 @@ def grading_times(submissions: int) -> dict:
 def table(results: dict) -> str:
     rows = [("measure", "value", "target")]
     h = results.get("head_training")
-    rows += [] if h is None else [(f"question 000's program, {h['epochs']} epochs at batch {h['batch_size']}", f"{h['seed_program_s']:.1f} s"
-              f" (test accuracy {h['seed_program_accuracy']:.2f})", ""),
+    rows += [] if h is None else [(f"question 000's program, {h['epochs']} epochs at batch {h['batch_size']}", f"{h['question_program_s']:.1f} s"
+              f" (test accuracy {h['question_program_accuracy']:.2f})", ""),
              ("cached features, extraction included", f"{h['cached_s']:.1f} s (test accuracy "
               f"{h['cached_accuracy']:.2f})", ""),
              ("speed-up", f"{h['speed_up']:.1f}x", f">= {TARGETS['speed-up']:.0f}x")]
@@ -167,11 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=STEPS, nargs="+", default=list(STEPS), help="measure only these")
     args = parser.parse_args(argv)
     info = device.report()
-    for name in ("shapes", "road"):
+    for name in sorted({dataset for lesson in discover().values() for dataset in lesson.DATA}):
         data.ensure(name)
     results = {"machine": {**info, "cpus": os.cpu_count(), "platform": platform.platform(),
                            "date": time.strftime("%Y-%m-%d")}}
-    steps = {"head_training": lambda: seed_program_vs_cached(args.epochs), "flips": lambda: flip_latency(args.flips),
+    steps = {"head_training": lambda: question_program_vs_cached(args.epochs), "flips": lambda: flip_latency(args.flips),
              "notebooks": notebooks, "grading": lambda: grading_times(args.submissions)}
     for key in args.only:
         step = steps[key]

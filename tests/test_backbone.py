@@ -47,6 +47,7 @@ def test_inception_v3_without_cached_weights_fails_fast_naming_the_file(tmp_path
 
 def test_missing_mini_weights_say_how_to_restore_them(tmp_path, monkeypatch):
     monkeypatch.setattr(bb, "MINI_WEIGHTS", tmp_path / "none.weights.h5")
+    bb._built.cache_clear()  # built once per process: forget the one built from the real weights
     with pytest.raises(bb.WeightsMissingError, match="python -m tlclinic.pretrain"):
         bb.get_backbone("mini_inception")
 

@@ -4,7 +4,7 @@ import types
 import nbformat
 import pytest
 
-from tlclinic import demo, device, report
+from tlclinic import demo, device, lessons, report
 
 
 @pytest.mark.numerics
@@ -38,8 +38,8 @@ def test_demo_runs_a_lesson_and_writes_the_table_the_page_and_the_plots(tmp_path
 
 
 def test_a_lesson_that_fails_is_reported_with_its_reason_and_the_others_still_run(tmp_path, monkeypatch, capsys):
-    fine = report.Demo("a symptom", "a fix", "a metric", True, True)
-    lost = report.demo("nothing seen", "a fix", "a metric", reproduced=False, not_reproduced="loss went down",
+    fine = lessons.Demo("a symptom", "a fix", "a metric", True, True)
+    lost = lessons.demo("nothing seen", "a fix", "a metric", reproduced=False, not_reproduced="loss went down",
                        converged=(True, ""), figures={})
 
     def load(lesson):

@@ -62,3 +62,20 @@ def test_a_kept_result_is_computed_once_per_key(tmp_path, monkeypatch):
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0" if results.os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1" else "1")
     results.kept("count", compute, 0.1)  # the other kernel family: computed anew
     assert len(calls) == 3
+
+
+def test_a_cache_hit_builds_no_network(monkeypatch):
+    """The backbone is built once per process; looking features up again builds nothing."""
+    from tlclinic import backbone
+
+    builds = []
+    build = backbone.BACKBONES["mini_inception"]
+    monkeypatch.setitem(backbone.BACKBONES, "mini_inception", lambda **kw: builds.append(kw) or build(**kw))
+    backbone._built.cache_clear()
+    try:
+        for _ in range(3):
+            features.cached_features("shapes", "test")
+        assert len(builds) <= 1
+        assert backbone.get_backbone() is backbone.get_backbone("mini_inception")
+    finally:
+        backbone._built.cache_clear()

@@ -9,12 +9,13 @@ import nbformat
 import pytest
 
 from tlclinic import autograde, sandbox, verdict
+from tlclinic.lessons import ROOT, discover, release_notebook, source_notebook
 
-ROOT = Path(__file__).resolve().parent.parent
-L01, L02, L03 = "01-softmax-one-unit", "02-relu-regression-output", "03-learning-rate"
-SOURCE = {lesson: ROOT / "solutions" / lesson / f"{lesson}.ipynb" for lesson in (L01, L02, L03)}
-RELEASE = {lesson: ROOT / "notebooks" / lesson / f"{lesson}.ipynb" for lesson in (L01, L02, L03)}
-ANSWER_ID = {L01: "build_head", L02: "build_head", L03: "make_optimizer"}
+LESSONS = discover()
+L01, L02, L03 = "01-softmax-one-unit", "02-relu-regression-output", "03-learning-rate"  # for their own fixtures
+SOURCE = {lesson: source_notebook(lesson) for lesson in LESSONS}
+RELEASE = {lesson: release_notebook(lesson) for lesson in LESSONS}
+ANSWER_ID = {lesson: module.ANSWER for lesson, module in LESSONS.items()}
 FULL, NOTHING = {"self_check": 1, "converges": 4}, {"self_check": 0, "converges": 0}
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None,
@@ -28,7 +29,7 @@ def _answer(lesson, start=RELEASE):
 
 BROKEN_HEAD = _answer(L01)
 SOLVED_HEAD = _answer(L01, SOURCE)
-PROTECTED = [ROOT / "tlclinic" / "verdict.py", SOURCE[L01], ROOT / "tlclinic" / "lessons" / "softmax_one_unit.py"]
+PROTECTED = [ROOT / "tlclinic" / "verdict.py", SOURCE[L01], Path(LESSONS[L01].__file__)]
 
 
 def with_answer(source):
@@ -58,10 +59,14 @@ def tamper_with_test_cells(nb):
     nb.cells.append(copy)
 
 
+# What the untouched release of a lesson is told (every other lesson's untouched release must still earn 0).
+UNTOUCHED_SAYS = {L01: "softmax over one unit always gives 1.0", L02: "produce a negative number",
+                  L03: "did not converge with your optimizer"}
+
 # student -> (lesson, notebook it starts from, edit, expected points, words the messages must contain)
 CASES = {
-    "solution": (L01, SOURCE, None, FULL, ""),
-    "untouched": (L01, RELEASE, None, NOTHING, "softmax over one unit always gives 1.0"),
+    **{f"solution_{lesson[:2]}": (lesson, SOURCE, None, FULL, "") for lesson in LESSONS},
+    **{f"untouched_{lesson[:2]}": (lesson, RELEASE, None, NOTHING, UNTOUCHED_SAYS.get(lesson, "")) for lesson in LESSONS},
     "two_logits": (L01, RELEASE, with_answer(SOLVED_HEAD.replace(
         'layers.Dense(1, activation="sigmoid")', 'layers.Dense(2)').replace(
         'loss = "binary_crossentropy"', 'loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)')),
@@ -79,7 +84,6 @@ CASES = {
         "    model = keras.Model(inputs, layers.Lambda(lambda x: x[:, :1])(inputs))\n"
         "    model.compile(optimizer='adam', loss='binary_crossentropy')\n"
         "    return model"), NOTHING, "custom code cannot cross"),
-    "loops": (L01, RELEASE, with_answer("while True:\n    pass"), NOTHING, "ran past the time limit"),
     "exits": (L01, RELEASE, exploit("import os\nos._exit(0)"), NOTHING, "ended the process"),
     "system_exit": (L01, RELEASE, exploit("raise SystemExit(0)"), NOTHING, "SystemExit"),
     "hogs_memory": (L01, RELEASE, with_answer("hog = []\nwhile True:\n    hog.append(bytearray(10**8))"),
@@ -112,12 +116,8 @@ CASES = {
         "for path in " + repr([str(p) for p in PROTECTED]) + ":\n"
         "    pathlib.Path(path).write_text('pass')"), NOTHING, "Read-only file system"),
     "tampers_with_test_cells": (L01, RELEASE, tamper_with_test_cells, NOTHING, "softmax over one unit"),
-    "l02_solution": (L02, SOURCE, None, FULL, ""),
-    "l02_untouched": (L02, RELEASE, None, NOTHING, "produce a negative number"),
-    "l03_solution": (L03, SOURCE, None, FULL, ""),
     "l03_rmsprop": (L03, RELEASE, with_answer(
         "import keras\n\ndef make_optimizer():\n    return keras.optimizers.RMSprop(1e-3)"), FULL, ""),
-    "l03_untouched": (L03, RELEASE, None, NOTHING, "did not converge with your optimizer"),
     "l03_patches_fit": (L03, RELEASE, with_answer(
         _answer(L03) + "\n\nkeras.Model.fit = (lambda fit: lambda self, *a, **k: (self.optimizer.learning_rate.assign(1e-3),"
         " fit(self, *a, **k))[1])(keras.Model.fit)"), NOTHING, "did not converge with your optimizer"),
@@ -175,16 +175,16 @@ def test_reports_min_score_feedback_and_leaves_every_file_as_it_was(graded):
     header = (out / "grades.csv").read_text().splitlines()[0]
     assert header == "student,lesson,test,points,max_points,message,status"
     assert digest(list(before)) == before, "a submission or a file of the workbook was modified"
-    page = (out / "feedback" / "untouched" / f"{L01}.html").read_text()
+    page = (out / "feedback" / "untouched_01" / f"{L01}.html").read_text()
     assert "softmax over one unit always gives 1.0" in page and "0 of 5 points" in page
     assert "check(build_head, seed=1)" not in page and "HIDDEN" not in page
 
 
 @needs_bwrap
 @pytest.mark.xdist_group("grading")
-@pytest.mark.parametrize("jobs", ["1", "2"])
-def test_an_attacker_cannot_change_the_grade_of_the_submission_after_it(tmp_path, jobs):
-    """The attacker tries to overwrite the victim's notebook (the solution in its place) and the workbook's check."""
+def test_an_attacker_cannot_change_the_grade_of_the_submission_after_it(tmp_path, graded):
+    """Graded strictly before its victim (--jobs 1), the attacker tries to overwrite the victim's notebook (the
+    solution in its place) and the workbook's check; the victim gets what the untouched release gets."""
     victim_file = tmp_path / "subs" / "b_victim" / f"{L01}.ipynb"
     attack = exploit(
         "import pathlib, shutil\n"
@@ -196,13 +196,22 @@ def test_an_attacker_cannot_change_the_grade_of_the_submission_after_it(tmp_path
         "        print(error)")
     write_submissions(tmp_path / "subs", {"a_attacker": (L01, RELEASE, attack, None, None),
                                           "b_victim": (L01, RELEASE, None, None, None)})
-    write_submissions(tmp_path / "alone", {"b_victim": (L01, RELEASE, None, None, None)})
     before = digest([victim_file, *PROTECTED])
-    batch = autograde.grade_all(tmp_path / "subs", int(jobs), timeout=60, log=lambda *a, **k: None)
-    alone = autograde.grade_all(tmp_path / "alone", 1, timeout=60, log=lambda *a, **k: None)
+    batch = autograde.grade_all(tmp_path / "subs", 1, timeout=90, log=lambda *a, **k: None)
+    untouched = [(r["test"], r["points"], r["message"]) for r in json.loads((graded[1] / "grades.json").read_text())
+                 if r["student"] == "untouched_01"]
     victim = [(r.test, r.points, r.message) for r in batch if r.student == "b_victim"]
-    assert victim == [(r.test, r.points, r.message) for r in alone] and sum(p for _, p, _ in victim) == 0
+    assert victim == untouched and sum(p for _, p, _ in victim) == 0
     assert digest(list(before)) == before
+
+
+@needs_bwrap
+def test_an_answer_that_never_ends_is_stopped_at_the_limit_and_earns_nothing(tmp_path):
+    write_submissions(tmp_path / "subs", {"sleeper": (L01, RELEASE, with_answer(
+        "import time\nwhile True:\n    time.sleep(1)"), None, None)})
+    rows = autograde.grade_all(tmp_path / "subs", 1, timeout=20, log=lambda *a, **k: None)
+    assert [(r.points, r.status) for r in rows] == [(0, "graded")] * len(FULL)
+    assert all("ran past the time limit" in r.message for r in rows), rows
 
 
 def test_a_machine_failure_is_retried_with_twice_the_time_then_not_graded(tmp_path, monkeypatch, capsys):
@@ -229,12 +238,30 @@ def test_a_verifier_that_runs_out_of_time_is_retried_alone_then_not_a_zero(tmp_p
         calls.append((len(requests), timeout))
         return [None] * len(requests), f"the verifier did not finish within {timeout:.0f} s"
 
-    monkeypatch.setattr(sandbox, "run_answer", lambda *a, **k: sandbox.Outcome(crossed={"kind": "head"}))
+    answers = iter(range(10))  # two different answers
+    monkeypatch.setattr(sandbox, "run_answer", lambda *a, **k: sandbox.Outcome(crossed={"kind": "head", "n": next(answers)}))
     monkeypatch.setattr(verdict, "_run_verifier", slow)
     write_submissions(tmp_path / "subs", {name: (L01, SOURCE, None, None, None) for name in ("alice", "bob")})
     rows = autograde.grade_all(tmp_path / "subs", 1, timeout=5, log=lambda *a, **k: None, sandboxed=False)
     assert calls == [(2, 10), (1, 10), (1, 10)]  # both in one process (5 s each), then each alone with 10 s
     assert {r.status for r in rows} == {"not graded"} and "verifier did not finish within 10 s" in rows[0].message
+
+
+def test_answers_that_crossed_as_the_same_data_are_judged_once(tmp_path, monkeypatch):
+    judged = []
+
+    def verifier(requests, timeout):
+        judged.extend(requests)
+        return [{test: {"passed": True, "message": "", "seed": seed} for test, seed in r["tests"].items()}
+                for r in requests], ""
+
+    answers = iter([{"kind": "head", "model": 1}, {"kind": "head", "model": 1}, {"kind": "head", "model": 2}])
+    monkeypatch.setattr(sandbox, "run_answer", lambda *a, **k: sandbox.Outcome(crossed=next(answers)))
+    monkeypatch.setattr(verdict, "_run_verifier", verifier)
+    write_submissions(tmp_path / "subs", {name: (L01, SOURCE, None, None, None) for name in ("ann", "ben", "cat")})
+    rows = autograde.grade_all(tmp_path / "subs", 1, timeout=5, log=lambda *a, **k: None, sandboxed=False)
+    assert [r["answer"]["model"] for r in judged] == [1, 2]
+    assert {r.student for r in rows if r.points == r.max_points} == {"ann", "ben", "cat"}
 
 
 def test_the_hidden_test_uses_the_seed_the_grader_uses():

@@ -2,17 +2,16 @@
 import numpy as np
 import pytest
 
-from tlclinic.heads import CLASSIFIER_OUTPUTS, question000_classifier
 from tlclinic.lessons import softmax_one_unit as lesson
-from tlclinic.symptoms import accuracy, classifier_symptoms
+from tlclinic.symptoms import accuracy
 
-FIXES = [name for name in CLASSIFIER_OUTPUTS if name != lesson.BROKEN]
+FIXES = [name for name in lesson.OUTPUTS if name != lesson.BROKEN]
 
 
 @pytest.mark.numerics
 def test_the_question_head_predicts_one_within_float32_and_accuracy_sits_on_the_class_share():
     run = lesson.reproduce(epochs=3)
-    symptoms = classifier_symptoms(run)
+    symptoms = lesson.classifier_symptoms(run)
     assert symptoms["all_predictions_one"]  # every prediction within 1e-6 of 1.0 (oneDNN: 1.0; Eigen: some 0.99999994)
     assert symptoms["distinct_predictions"] == 1
     for value in symptoms["val_accuracy"]:
@@ -25,8 +24,8 @@ def test_the_question_head_predicts_one_within_float32_and_accuracy_sits_on_the_
 @pytest.mark.numerics
 @pytest.mark.parametrize("output", FIXES)
 def test_each_fix_passes_the_graded_check(output):
-    run = lesson.check_converges(question000_classifier(output))
-    assert classifier_symptoms(run)["distinct_predictions"] > 50
+    run = lesson.check_converges(lesson.classifier(output))
+    assert lesson.classifier_symptoms(run)["distinct_predictions"] > 50
 
 
 @pytest.mark.parametrize("output, why", [
@@ -37,7 +36,7 @@ def test_each_fix_passes_the_graded_check(output):
 @pytest.mark.numerics
 def test_the_broken_head_and_each_half_fix_fail_the_graded_check_saying_why(output, why):
     with pytest.raises(AssertionError, match=why):
-        lesson.check_converges(question000_classifier(output))
+        lesson.check_converges(lesson.classifier(output))
 
 
 def test_every_two_unit_head_is_judged_by_its_larger_output():
@@ -54,7 +53,7 @@ def test_a_head_that_raises_fails_with_its_message():
 
 
 def test_the_toggle_retrains_the_chosen_head_and_redraws(capsys):
-    view = lesson.live_toggle()
+    view = lesson.live()
     experiment = view.experiment
     assert experiment.run.model.layers[-1].activation.__name__ == "softmax"
     before = [line.get_ydata().copy() for ax in experiment.figure.axes for line in ax.get_lines()]

@@ -9,11 +9,14 @@ from tlclinic.lessons import learning_rate as lesson
 
 @pytest.mark.numerics
 @pytest.mark.parametrize("task", list(lesson.TASKS))
-def test_at_0_1_the_loss_jumps_the_units_die_and_the_predictions_collapse(task):
-    run = lesson.train(task, adam(lesson.SEED_LEARNING_RATE))
+def test_at_0_1_the_loss_jumps_and_the_units_die_and_a_run_that_collapses_is_found(task):
+    """The jump and the dead units come at every seed; which runs end on one constant prediction depends on the
+    CPU's kernels, so the lesson finds one among its first seeds (``collapse_seed``) and shows that."""
+    run = lesson.reproduce()[task]
     m = lesson.measure(task, run)
-    assert m["first_epoch_loss"] > 50 * m["initial_loss"], m  # measured: 126 vs 0.71, 75 vs 0.14
-    assert m["dead_relu_fraction"] > 0.8, m
+    assert m["seed"] == lesson.collapse_seed(task) < lesson.COLLAPSE_SEEDS
+    assert m["first_epoch_loss"] > 10 * m["initial_loss"], m  # measured at seed 0: 126 vs 0.71, 75 vs 0.14
+    assert m["dead_relu_fraction"] > 0.8, m  # 0.86 to 1.00 over 20 seeds (make calibrate)
     assert m["distinct_predictions"] == 1, m
     assert m["loss_change_last_epoch"] < 0.01 * m["last_loss"] or m["loss_change_last_epoch"] < 2e-3, m
     if task == "classifier":  # a constant answer on a balanced binary task costs ln 2
@@ -37,12 +40,11 @@ def test_the_range_test_stops_at_the_blow_up_and_its_suggestion_converges(task):
 
 
 def test_learning_rate_0_1_fails_the_graded_check_on_both_heads():
-    for task in lesson.TASKS:
-        run = lesson.train(task, adam(lesson.SEED_LEARNING_RATE))
+    for task, run in lesson.reproduce(seed=0).items():
         with pytest.raises(AssertionError, match="carries no information|hardly vary|negative|killed them|is above"):
             lesson.assert_converged(task, run)
     with pytest.raises(AssertionError, match="classifier.*did not converge with your optimizer.*(carries no information|hardly vary)"):
-        lesson.check_converges(adam(lesson.SEED_LEARNING_RATE))
+        lesson.check_converges(adam(lesson.QUESTION_LEARNING_RATE))
 
 
 @pytest.mark.numerics
@@ -50,7 +52,7 @@ def test_at_0_1_every_seed_fails_and_one_that_still_learns_fails_for_its_dead_un
     """At 0.1 some seeds still pass lesson 01's check on their last living units (11 of 20 in `make calibrate`);
     whichever seeds those are on this machine, the lesson's check fails every run, those for their dead units."""
     for seed in range(3):
-        run = lesson.train("classifier", adam(lesson.SEED_LEARNING_RATE), seed=seed)
+        run = lesson.train("classifier", adam(lesson.QUESTION_LEARNING_RATE), seed=seed)
         assert lesson.dead_fraction("classifier", run) > lesson.MAX_DEAD_FRACTION
         with pytest.raises(AssertionError, match="hidden relu units output 0.*killed them|carries no information"):
             lesson.assert_converged("classifier", run)
@@ -63,9 +65,9 @@ def test_a_tiny_rate_fails_for_not_converging_in_the_budget():
 
 
 def test_the_slider_retrains_at_the_chosen_rate_and_redraws(capsys):
-    view = lesson.live_slider("classifier")
+    view = lesson.live("classifier")
     experiment = view.experiment
-    assert float(experiment.run.model.optimizer.learning_rate) == pytest.approx(lesson.SEED_LEARNING_RATE)
+    assert float(experiment.run.model.optimizer.learning_rate) == pytest.approx(lesson.QUESTION_LEARNING_RATE)
     assert "Adam(0.1)" in experiment.figure.get_suptitle()
     dead_title = experiment.figure.axes[1].get_title()
     view.control.value = 1e-3
@@ -77,9 +79,11 @@ def test_the_slider_retrains_at_the_chosen_rate_and_redraws(capsys):
 
 
 @pytest.mark.numerics
-def test_calibration_at_another_seed_passes_every_good_optimizer_and_fails_every_bad_one():
-    """The full 20-seed run is `make calibrate`; one more seed here keeps the grader honest in CI."""
-    rows = lesson.calibrate(seeds=[20])
-    assert len(rows) == 2 * len(lesson.calibration_optimizers())
+def test_calibration_at_another_seed_passes_good_optimizers_and_fails_bad_ones():
+    """The full 20-seed run over every optimizer is `make calibrate`; here one more seed for the question's rate,
+    a tiny rate, the default rate and the slowest valid optimizer keeps the grader honest in CI."""
+    answers = ["Adam(0.1) (question 000's and 002's rate)", "Adam(1e-7)", "Adam(1e-3)", "RMSprop(1e-3)"]
+    rows = lesson.calibrate(seeds=[20], answers=answers)
+    assert len(rows) == 2 * len(answers)
     assert {r.head.rsplit(", ", 1)[1] for r in rows} == set(lesson.TASKS)
     assert all(r.as_expected for r in rows), [(r.head, r.failures) for r in rows]

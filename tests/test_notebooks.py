@@ -1,24 +1,24 @@
 """Every notebook: committed clean; the release is what nbgrader generates and hides the solutions."""
 import filecmp
-import subprocess
-import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
 
+from tlclinic.lessons import RELEASES as RELEASE_DIR, SOLUTIONS, names, release_notebook, source_notebook
+from tlclinic.nbgrader_release import release
 from tlclinic.notebooks import execute
 
-
-ROOT = Path(__file__).resolve().parent.parent
-SOURCES = sorted((ROOT / "solutions").glob("*/*.ipynb"))
-RELEASES = sorted((ROOT / "notebooks").glob("*/*.ipynb"))
-LESSONS = [p.parent.name for p in SOURCES]
+LESSONS = names()
+SOURCES = [source_notebook(lesson) for lesson in LESSONS]
+RELEASES = [release_notebook(lesson) for lesson in LESSONS]
 
 
-def test_every_lesson_has_a_source_and_a_release():
-    assert LESSONS and [p.parent.name for p in RELEASES] == LESSONS
+def test_every_lesson_has_a_source_and_a_release_and_nothing_else_is_there():
+    assert LESSONS and all(p.exists() for p in SOURCES + RELEASES)
+    for folder in (SOLUTIONS, RELEASE_DIR):
+        assert sorted(p.parent.name for p in folder.glob("*/*.ipynb")) == LESSONS, (
+            f"{folder.name}/ holds a notebook that is no lesson of tlclinic/lessons/ (or lacks one)")
 
 
 @pytest.mark.parametrize("path", SOURCES + RELEASES, ids=lambda p: f"{p.parts[-3]}/{p.parent.name}")
@@ -58,11 +58,8 @@ def test_release_holds_no_solution_and_no_hidden_test(path):
 
 
 def test_release_is_what_nbgrader_generates_from_the_solutions(tmp_path):
-    for lesson in LESSONS:
-        subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", lesson, "--no-db", "--force",
-                        f"--CourseDirectory.release_directory={tmp_path}", "--log-level=ERROR"],
-                       cwd=ROOT / "autograde", check=True, capture_output=True)
-        fresh, committed = tmp_path / lesson, ROOT / "notebooks" / lesson
+    for lesson in release(tmp_path):
+        fresh, committed = tmp_path / lesson, RELEASE_DIR / lesson
         diff = filecmp.dircmp(fresh, committed)
         assert not (diff.diff_files or diff.left_only or diff.right_only), (
             f"notebooks/{lesson} differs from a fresh generation: run `make release` and commit it")

@@ -9,6 +9,7 @@ Each backbone carries its own preprocessing and minimum input size.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -153,7 +154,16 @@ BACKBONES: dict[str, Callable[..., Backbone]] = {"mini_inception": mini_inceptio
 
 
 def get_backbone(name: str = "mini_inception", weights: str | None = "pretrained", seed: int = 0) -> Backbone:
-    """A frozen backbone by name: ``mini_inception`` (offline default) or ``inception_v3``."""
+    """A frozen backbone by name: ``mini_inception`` (offline default) or ``inception_v3``.
+
+    Built once per process for each (name, weights, seed): a frozen network never changes, so a feature-cache
+    hit or a second lesson asks for it again at no cost.
+    """
     if name not in BACKBONES:
         raise KeyError(f"unknown backbone {name!r}; the known backbones are: {', '.join(BACKBONES)}")
+    return _built(name, weights, seed)
+
+
+@functools.cache
+def _built(name: str, weights: str | None, seed: int) -> Backbone:
     return BACKBONES[name](weights=weights, seed=seed)

@@ -1,10 +1,11 @@
 """Run every lesson's graded check over many seeds: valid fixes must always pass, broken answers never.
 
     python -m tlclinic.calibrate [--seeds 20] [--write] [LESSON ...]      (make calibrate)
+    python -m tlclinic.calibrate --readme       (the README's calibration table, from the committed tables)
 
 Each answer goes through the check as the verifier receives it (crossed to its Keras config and rebuilt).
-With ``--write`` each lesson's table is written to ``docs/calibration/<lesson>.onednn-<0|1>.md``, named by the
-TensorFlow CPU kernel family it ran under (``TF_ENABLE_ONEDNN_OPTS``; unset means 1 on x86).
+With ``--write`` each lesson's table is written to ``calibration/onednn-<0|1>.md`` in the lesson's folder, named
+by the TensorFlow CPU kernel family it ran under (``TF_ENABLE_ONEDNN_OPTS``; unset means 1 on x86).
 """
 from __future__ import annotations
 
@@ -13,38 +14,135 @@ import datetime
 import os
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
-from .grading import format_calibration
-from .lessons import LESSONS, load, select
-from .notebooks import ROOT
+import numpy as np
 
-CALIBRATION_DIR = ROOT / "docs" / "calibration"
+from .grading import train_student
+from .lessons import ROOT, discover, select
+from .training import CompiledHeads, Run
+
+
+@dataclass
+class Calibration:
+    """One answer through a graded check at many seeds: how often it passed and its metric's range."""
+
+    head: str
+    should_pass: bool | None  # None: measured and shown, not held to either verdict
+    passed: int
+    seeds: int
+    metric_min: float
+    metric_max: float
+    failures: list[str]
+    also_min: float = float("nan")  # the range of a second metric, when the calibration reports one
+    also_max: float = float("nan")
+
+    @property
+    def as_expected(self) -> bool:
+        return self.should_pass is None or self.passed == (self.seeds if self.should_pass else 0)
+
+
+def calibrate(heads: dict[str, Callable[[int], Run]], should_pass: dict[str, bool | None],
+              assert_converged: Callable[[Run], None], metric: Callable[[Run], float], seeds,
+              also: Callable[[Run], float] | None = None) -> list[Calibration]:
+    """Train each head at each seed (``heads[name](seed, kept=...)``) and apply the graded assertions.
+
+    Each head is traced once and retrained from its fresh weights at every seed (``CompiledHeads``): the runs a
+    new build would give, three times faster.  A head whose training raises fails like one that does not converge.
+    """
+    seeds, rows, compiled = list(seeds), [], CompiledHeads()
+    for name, train_at in heads.items():
+        values, others, failures = [], [], []
+        for seed in seeds:
+            try:
+                run = train_student(train_at, seed, kept=(compiled, name))
+                values.append(metric(run))
+                others.append(also(run) if also else float("nan"))
+                assert_converged(run)
+            except AssertionError as error:
+                failures.append(f"seed {seed}: {str(error).splitlines()[0]}")
+        rows.append(Calibration(name, should_pass[name], len(seeds) - len(failures), len(seeds),
+                                *_range(values), failures, *_range(others)))
+    return rows
+
+
+def _range(values: list[float]) -> tuple[float, float]:
+    """(min, max) of ``values``; NaN, NaN when there are none."""
+    return (float(np.min(values)), float(np.max(values))) if values else (float("nan"), float("nan"))
+
+
+def format_calibration(rows: list[Calibration], metric_name: str, also_name: str = "") -> str:
+    """The calibration as a Markdown table (with a column for the second metric when ``also_name`` names it)."""
+    extra = f" {also_name} min – max |" if also_name else ""
+    lines = [f"| head | should | passed | {metric_name} min | {metric_name} max |{extra}",
+             "|---|---|---|---|---|" + ("---|" if also_name else "")]
+    for r in rows:
+        should = "measured only" if r.should_pass is None else "pass" if r.should_pass else "fail"
+        lines.append(f"| {r.head} | {should} | {r.passed}/{r.seeds} | {r.metric_min:.3f} | {r.metric_max:.3f} |"
+                     + (f" {r.also_min:.3f} – {r.also_max:.3f} |" if also_name else ""))
+    return "\n".join(lines)
 
 
 def kernel_family() -> str:
     return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
+def table_path(lesson) -> Path:
+    """Where a lesson's calibration table under this kernel family is committed: in the lesson's own folder."""
+    return Path(lesson.__file__).parent / "calibration" / f"onednn-{kernel_family()}.md"
+
+
+def summarise_table(path: Path) -> str:
+    """One committed calibration table in a few words: how many valid and broken answers, and how they fared."""
+    rows = [line.strip("| ").split(" | ") for line in path.read_text().splitlines()
+            if line.startswith("| ") and not line.startswith("| head ")]
+    counts = {should: [r for r in rows if r[1] == should] for should in ("pass", "fail", "measured only")}
+    wrong = [r[0] for r in counts["pass"] if r[2].split("/")[0] != r[2].split("/")[1]]
+    wrong += [r[0] for r in counts["fail"] if r[2].split("/")[0] != "0"]
+    seeds = rows[0][2].split("/")[1] if rows else "?"
+    text = (f"{len(counts['pass'])} valid answers, each {seeds}/{seeds}; {len(counts['fail'])} broken, each 0/{seeds}"
+            + (f"; {len(counts['measured only'])} measured only" if counts["measured only"] else ""))
+    return f"NOT AS EXPECTED ({', '.join(wrong)}): " + text if wrong else text
+
+
+def readme_rows() -> list[str]:
+    """The README's calibration table, one row per lesson, from the tables committed in the lessons' folders."""
+    lines = []
+    for name, lesson in discover().items():
+        folder = Path(lesson.__file__).parent / "calibration"
+        tables = sorted(folder.glob("onednn-*.md"))
+        found = "; ".join(f"[{t.stem}]({t.relative_to(ROOT)}): {summarise_table(t)}" for t in tables)
+        lines.append(f"| {name[:2]} | {lesson.CHECK} | {found or f'not yet calibrated: run make calibrate ({folder.relative_to(ROOT)}/)'} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
+    lessons = discover()
     parser = argparse.ArgumentParser(prog="python -m tlclinic.calibrate", description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--write", action="store_true", help="write each table under docs/calibration/")
-    parser.add_argument("lessons", nargs="*", metavar="LESSON", help=f"default: all of {', '.join(LESSONS)}")
+    parser.add_argument("--write", action="store_true", help="write each table into its lesson's folder")
+    parser.add_argument("--readme", action="store_true", help="print the README's calibration rows and stop")
+    parser.add_argument("lessons", nargs="*", metavar="LESSON", help=f"default: all of {', '.join(lessons)}")
     args = parser.parse_args(argv)
-    args.lessons = select(args.lessons, parser.error)
+    if args.readme:
+        print("\n".join(readme_rows()))
+        return 0
     ok = True
-    for lesson in args.lessons:
-        module = load(lesson)
+    for name in select(args.lessons, parser.error):
+        lesson = lessons[name]
         start = time.perf_counter()
-        rows = module.calibrate(range(args.seeds))
-        table = format_calibration(rows, module.CALIBRATION_METRIC, getattr(module, "CALIBRATION_ALSO", ""))
-        heading = (f"## {lesson}: seeds 0 to {args.seeds - 1}, TF_ENABLE_ONEDNN_OPTS={kernel_family()}\n\n"
-                   f"`python -m tlclinic.calibrate --seeds {args.seeds} {lesson}` on {datetime.date.today()}, "
+        rows = lesson.calibrate(range(args.seeds))
+        table = format_calibration(rows, lesson.CALIBRATION_METRIC, getattr(lesson, "CALIBRATION_ALSO", ""))
+        heading = (f"## {name}: seeds 0 to {args.seeds - 1}, TF_ENABLE_ONEDNN_OPTS={kernel_family()}\n\n"
+                   f"`python -m tlclinic.calibrate --seeds {args.seeds} {name}` on {datetime.date.today()}, "
                    f"{time.perf_counter() - start:.0f} s.")
         print(f"\n{heading}\n\n{table}", flush=True)
         if args.write:
-            CALIBRATION_DIR.mkdir(parents=True, exist_ok=True)
-            (CALIBRATION_DIR / f"{lesson}.onednn-{kernel_family()}.md").write_text(f"{heading}\n\n{table}\n")
+            path = table_path(lesson)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"{heading}\n\n{table}\n")
         for row in rows:
             if not row.as_expected:
                 ok = False

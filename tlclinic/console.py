@@ -1,4 +1,4 @@
-"""Output a person reads carries no start-up noise: TensorFlow's native log lines are sent nowhere.
+"""Output a person reads: no start-up noise, no library warnings in the lessons' training runs, short errors.
 
 TensorFlow's C++ side writes absl lines to the process's stderr (file descriptor 2) when it loads ("oneDNN
 custom operations are on", "Could not find cuda drivers") and when it first looks for a GPU ("failed call to
@@ -9,8 +9,10 @@ cuInit") however ``TF_CPP_MIN_LOG_LEVEL`` is set.  ``silenced_native_stderr`` po
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
+import warnings
 
 
 @contextlib.contextmanager
@@ -33,3 +35,23 @@ def silenced_native_stderr():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence Python warnings and TensorFlow's Python logger for the block (training runs the lessons show)."""
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        finally:
+            tf_logger.setLevel(level)
+
+
+def gist(error: BaseException) -> str:
+    """An error's message without the graph traceback TensorFlow puts in it: its first and last lines."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return " ... ".join([lines[0], lines[-1]]) if len(lines) > 2 else " ".join(lines)

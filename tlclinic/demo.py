@@ -20,11 +20,11 @@ from pathlib import Path
 from nbconvert import HTMLExporter
 
 from . import data, device, report
-from .grading import gist
+from .console import gist
 from .backbone import get_backbone
 from .features import cached_features
-from .lessons import LESSONS, load, select
-from .notebooks import SOLUTIONS, execute
+from .lessons import load, names, select, source_notebook
+from .notebooks import execute
 from .progress import progress
 from .training import linear_probe
 
@@ -46,7 +46,7 @@ def run_lesson(lesson: str, out: Path, device_name: str) -> report.Row:
     start = time.perf_counter()
     row = report.Row(lesson, None, 0.0, device_name)
     try:
-        nb = execute(SOLUTIONS / lesson / f"{lesson}.ipynb")
+        nb = execute(source_notebook(lesson))
         body, _ = HTMLExporter().from_notebook_node(nb)
         row.notebook_html = f"{lesson}.html"
         (out / row.notebook_html).write_text(body)
@@ -61,7 +61,7 @@ def run_lesson(lesson: str, out: Path, device_name: str) -> report.Row:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tlclinic.demo", description=__doc__.split("\n")[0])
-    parser.add_argument("lessons", nargs="*", metavar="LESSON", help=f"default: all of {', '.join(LESSONS)}")
+    parser.add_argument("lessons", nargs="*", metavar="LESSON", help=f"default: all of {', '.join(names())}")
     parser.add_argument("--out", type=Path, default=Path("build/report"))
     args = parser.parse_args(argv)
     args.lessons = select(args.lessons, parser.error)

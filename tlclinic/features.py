@@ -62,7 +62,7 @@ def cached_features(dataset: str, split: str, backbone: Backbone | str = "mini_i
     weights, data, split, input size or preprocessing gives a new key and recomputes.
     """
     if isinstance(backbone, str):
-        backbone = _pretrained(backbone)
+        backbone = get_backbone(backbone)
     root = Path(root or data.DATA_DIR)
     folder = data.ensure(dataset, root) / split
     key = cache_key(backbone, dataset, split, folder, resize_to)
@@ -81,16 +81,6 @@ def cached_features(dataset: str, split: str, backbone: Backbone | str = "mini_i
         tmp.replace(path)
     _MEMORY[key] = result
     return result
-
-
-_BACKBONES: dict[str, Backbone] = {}
-
-
-def _pretrained(name: str) -> Backbone:
-    """The pretrained backbone ``name``, built once per process: a cache hit then builds no network."""
-    if name not in _BACKBONES:
-        _BACKBONES[name] = get_backbone(name)
-    return _BACKBONES[name]
 
 
 def clear_memory() -> None:

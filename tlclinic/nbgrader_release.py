@@ -13,10 +13,15 @@ The source runs the solution; the released notebook gets the ``RELEASE AS``
 lines uncommented (the broken, runnable code) in place of the region.  Regions
 without the marker get nbgrader's usual stub.  The class is set in
 ``autograde/nbgrader_config.py`` in place of ClearSolutions.
+
+    python -m tlclinic.nbgrader_release      (make release: every lesson's release, regenerated)
 """
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from nbgrader.preprocessors import ClearSolutions
 from traitlets import Unicode
@@ -53,3 +58,23 @@ class ReleaseBrokenCode(ClearSolutions):
             raise RuntimeError(f"no end solution statement found:\n{cell.source}")
         cell.source = "\n".join(out)
         return True
+
+
+def release(release_dir: Path | None = None) -> list[str]:
+    """Generate every lesson's student release from its source with nbgrader (``make release``).
+
+    ``release_dir`` defaults to ``notebooks/``; the tests generate into a temporary folder and compare.
+    """
+    from .lessons import ROOT, names
+
+    extra = [f"--CourseDirectory.release_directory={release_dir}"] if release_dir else []
+    for lesson in names():
+        done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", lesson, "--no-db", "--force",
+                               "--log-level=ERROR", *extra], cwd=ROOT / "autograde", capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"nbgrader could not release {lesson}:\n{done.stdout}{done.stderr}")
+    return names()
+
+
+if __name__ == "__main__":
+    print("released:", ", ".join(release()))

@@ -7,8 +7,6 @@ import nbformat
 from nbclient import NotebookClient
 
 CELL_TIMEOUT_S = 300
-ROOT = Path(__file__).resolve().parent.parent
-SOLUTIONS = ROOT / "solutions"  # the nbgrader source of each lesson: solutions/<lesson>/<lesson>.ipynb
 
 
 def execute(path: Path, cwd: Path | None = None, timeout: int = CELL_TIMEOUT_S) -> nbformat.NotebookNode:

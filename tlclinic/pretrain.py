@@ -37,8 +37,9 @@ def pretrain(epochs: int = 12, seed: int = 0, limit: int | None = None, out: Pat
     make_deterministic(seed)
     x_train, y_train = data.load("source", "train")
     x_test, y_test = data.load("source", "test")
-    if limit:
+    if limit:  # a quick check: about ``limit`` training images and as many test images
         x_train, y_train = x_train[:: len(x_train) // limit], y_train[:: len(y_train) // limit]
+        x_test, y_test = x_test[:: max(1, len(x_test) // limit)], y_test[:: max(1, len(y_test) // limit)]
     model = build_mini_inception(num_classes=int(y_train.max()) + 1)
     augment = keras.Sequential([keras.layers.RandomFlip("horizontal_and_vertical", seed=seed)])
     x_aug = np.concatenate([x_train, np.asarray(augment(x_train, training=True), dtype=np.uint8)])

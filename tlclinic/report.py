@@ -1,61 +1,14 @@
-"""What ``make demo`` measures for each lesson, and the report it writes: a table, PNG plots and an index page."""
+"""The report ``make demo`` writes: a row per lesson, the table, and an index page with the plots."""
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from matplotlib.figure import Figure
-
-from . import plots
-from .training import Run
+from .lessons import Demo
 
 COLUMNS = ("lesson", "symptom measured on the broken program", "fix", "metric reached by the fix", "seconds",
            "device")
-
-
-@dataclass
-class Demo:
-    """One lesson's broken program and fix, run and measured."""
-
-    symptom: str  # the numbers read off the broken program
-    fix: str
-    metric: str  # what the fix reached
-    reproduced: bool  # the broken program shows the lesson's symptom
-    converged: bool  # the fix passes the lesson's graded check
-    reason: str = ""  # why not, when either is False
-    figures: dict[str, Figure] = field(default_factory=dict)  # name -> figure, written as <lesson>-<name>.png
-
-    @property
-    def ok(self) -> bool:
-        return self.reproduced and self.converged
-
-
-def demo(symptom: str, fix: str, metric: str, reproduced: bool, not_reproduced: str,
-         converged: tuple[bool, str], figures: dict[str, Figure]) -> Demo:
-    """A ``Demo`` whose reason says what went wrong: the symptom that was not seen, the check the fix failed."""
-    reasons = ([] if reproduced else [f"the symptom was not reproduced: {not_reproduced}"]) + (
-        [] if converged[0] else [converged[1]])
-    return Demo(symptom, fix, metric, reproduced, converged[0], "; ".join(reasons), figures)
-
-
-def converges(assert_converged: Callable[[Run], None], run: Run) -> tuple[bool, str]:
-    """(passed, why not) of a lesson's graded assertions on a run."""
-    try:
-        assert_converged(run)
-    except AssertionError as error:
-        return False, f"the fix did not converge: {error}"
-    return True, ""
-
-
-def side_by_side(draw: Callable[[Run, Figure, str], None], broken: Run, fixed: Run, titles: tuple[str, str],
-                 width: float = 14, height: float = 3.6) -> Figure:
-    """The broken and the fixed run drawn by the same ``draw``, next to each other."""
-    fig = plots.figure(width, height)
-    for sub, run, title in zip(fig.subfigures(1, 2), (broken, fixed), titles):
-        draw(run, sub, title)
-    return fig
 
 
 @dataclass

@@ -23,7 +23,7 @@ from .backbone import MINI_WEIGHTS, file_digest
 PACKAGE = Path(__file__).resolve().parent
 
 
-def _identity() -> str:
+def identity() -> str:
     """What every kept result depends on besides its own arguments."""
     code = hashlib.sha256()
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -38,7 +38,7 @@ def _identity() -> str:
 
 def kept(name: str, compute: Callable[[], Any], *arguments) -> Any:
     """``compute()``, or the result kept for ``name`` and ``arguments`` from an earlier call on this machine."""
-    key = hashlib.sha256(json.dumps([name, repr(arguments), _identity()]).encode()).hexdigest()[:24]
+    key = hashlib.sha256(json.dumps([name, repr(arguments), identity()]).encode()).hexdigest()[:24]
     path = data.DATA_DIR / "results" / f"{name}-{key}.pickle"
     if path.exists():
         with open(path, "rb") as f:

@@ -22,7 +22,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from .notebooks import ROOT
+from .lessons import ROOT
 
 MEMORY_LIMIT_BYTES = 6 * 2**30
 SETUP_DONE = "setup-done"  # written inside once the lesson's own set-up cell has run: what follows is the student's

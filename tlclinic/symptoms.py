@@ -1,10 +1,8 @@
-"""Measured symptoms: the numbers a lesson reads off a trained head."""
+"""Numbers read off a trained head that more than one lesson uses, with the tolerance float32 justifies."""
 from __future__ import annotations
 
 import keras
 import numpy as np
-
-from .training import Run
 
 
 # Two float32 results that should be equal differ by a few units in the last place, depending on the order in
@@ -44,75 +42,8 @@ def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(predicted == np.asarray(labels).ravel()))
 
 
-def classifier_symptoms(run: Run) -> dict:
-    """What the broken classifier shows: constant predictions, accuracy at the class prior, a moving loss."""
-    probs = [positive_probability(p) for p in run.val_predictions]
-    final = probs[-1]
-    loss = run.history["loss"]
-    return {
-        "positive_share": float(np.mean(run.val_targets == 1)),
-        "val_accuracy": [accuracy(p, run.val_targets) for p in run.val_predictions],
-        "prediction_min": float(np.nanmin(final)) if np.isfinite(final).any() else float("nan"),
-        "prediction_max": float(np.nanmax(final)) if np.isfinite(final).any() else float("nan"),
-        "distinct_predictions": distinct_values(final),
-        "all_predictions_one": bool(all(np.all(np.abs(p - 1.0) <= FLOAT32_TOLERANCE) for p in probs)),
-        "first_loss": float(loss[0]),
-        "last_loss": float(loss[-1]),
-    }
-
-
 def huber(predictions: np.ndarray, targets: np.ndarray, delta: float = 0.5) -> float:
     """Keras's Huber loss of predictions against targets: question 002's loss, whatever the head compiled with."""
     loss = keras.losses.Huber(delta=delta)(np.asarray(targets, "float32").reshape(-1, 1),
                                            np.asarray(predictions, "float32").reshape(-1, 1))
     return float(keras.ops.convert_to_numpy(loss))
-
-
-def output_died(val_predictions: list[np.ndarray]) -> bool:
-    """The output unit is dead: every validation prediction is exactly 0 after each of the last two epochs.
-
-    ``val_predictions`` holds a run's validation outputs after each epoch.  A relu output that is 0 for every
-    input has zero gradient for every input: from then on no weight of the head changes and the loss repeats
-    itself epoch after epoch.
-    """
-    return len(val_predictions) >= 2 and all(np.all(p == 0) for p in val_predictions[-2:])
-
-
-def regression_symptoms(run: Run) -> dict:
-    """What a steering-angle regressor shows: the sign of its predictions and its error on each sign of angle."""
-    predictions = np.asarray(run.final_predictions, dtype=np.float64).ravel()
-    angles = np.asarray(run.val_targets, dtype=np.float64).ravel()
-    error = np.abs(predictions - angles)
-    negative = angles < 0
-    loss = run.history["loss"]
-    return {
-        "prediction_min": float(predictions.min()),
-        "prediction_max": float(predictions.max()),
-        "negative_prediction_share": float(np.mean(predictions < 0)),
-        "zero_prediction_share": float(np.mean(predictions == 0)),
-        "negative_angle_share": float(np.mean(negative)),
-        "mae_negative_angles": float(error[negative].mean()),
-        "mae_positive_angles": float(error[~negative].mean()),
-        "every_negative_keeps_its_size": bool(np.all(error[negative] >= -angles[negative] - 1e-6)),
-        "val_huber": huber(predictions, angles),
-        "output_died": output_died(run.val_predictions),
-        "first_loss": float(loss[0]),
-        "last_loss": float(loss[-1]),
-    }
-
-
-def dead_relu_fraction(model: keras.Model, x: np.ndarray) -> float:
-    """Share of the hidden relu units (of ``Dense`` layers) whose output is 0 for every example of ``x``.
-
-    A relu's 0 is exact (``max(0, z)``) whichever kernels computed ``z``, so no tolerance is needed.
-
-    Such a unit passes no gradient back for any of those inputs: it has stopped learning, and unless the
-    layers below it move it back (they rarely do once many units are dead) it never comes back.
-    """
-    hidden = [layer for layer in model.layers[:-1]
-              if isinstance(layer, keras.layers.Dense) and getattr(layer.activation, "__name__", "") == "relu"]
-    if not hidden:
-        return 0.0
-    outputs = keras.Model(model.input, [layer.output for layer in hidden])(x, training=False)
-    dead = [np.all(keras.ops.convert_to_numpy(out) == 0, axis=0) for out in outputs]
-    return float(np.concatenate(dead).mean())

@@ -56,6 +56,7 @@ class Run:
     val_predictions: list[np.ndarray]  # the model's outputs on the validation set after each epoch
     val_targets: np.ndarray
     seconds: float
+    seed: int = 0  # the seed it was built and trained under
 
     @property
     def final_predictions(self) -> np.ndarray:
@@ -121,7 +122,7 @@ def train_head(build: Callable[[int], keras.Model], train: tuple[np.ndarray, np.
     history = fit_shuffled(model, train[0], fit_targets(train[1]), epochs, batch_size, seed,
                            validation_data=(val[0], fit_targets(val[1])),
                            callbacks=[_RecordPredictions(val[0], predictions, read_outputs), *callbacks])
-    return Run(model, history, predictions, np.asarray(val[1]), time.perf_counter() - start)
+    return Run(model, history, predictions, np.asarray(val[1]), time.perf_counter() - start, seed)
 
 
 def train_seeds(build: Callable[[int], keras.Model], seeds, train: tuple[np.ndarray, np.ndarray],

@@ -125,7 +125,7 @@ def as_data_and_back(lesson: str, answer: Any):
 
 def judge(lesson: str, crossed: dict, seed: int) -> tuple[bool, str]:
     """(passed, message) of the lesson's check on the crossed answer at ``seed``; runs only trusted code."""
-    from .grading import gist, quiet
+    from .console import gist, quiet
     from .lessons import load
 
     module = load(lesson)

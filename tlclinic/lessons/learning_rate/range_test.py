@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from .heads import HeadBuilder
+from ...heads import HeadBuilder
 
 
 @dataclass

@@ -1,0 +1,55 @@
+"""The one list of lessons: every lesson folder has every part of the interface, and no other list exists."""
+import types
+from pathlib import Path
+
+import pytest
+
+from tlclinic import lessons
+
+ROOT = lessons.ROOT
+LESSONS = lessons.discover()
+
+
+def test_every_lesson_folder_has_every_part_and_its_notebooks():
+    assert list(LESSONS) == sorted(LESSONS) and len(LESSONS) >= 3
+    for name, module in LESSONS.items():
+        assert not lessons.missing_parts(module), (name, lessons.missing_parts(module))
+        assert Path(module.__file__).parent.parent == Path(lessons.__file__).parent
+        assert lessons.source_notebook(name).exists() and lessons.release_notebook(name).exists()
+
+
+def test_a_folder_without_a_part_is_named_with_what_it_lacks(monkeypatch):
+    module = types.ModuleType("half_lesson")
+    module.NAME, module.__file__ = "09-half", str(Path(lessons.__file__).parent / "half_lesson" / "__init__.py")
+    monkeypatch.setattr(lessons.importlib, "import_module", lambda name: module)
+    monkeypatch.setattr(lessons.pkgutil, "iter_modules", lambda path: [types.SimpleNamespace(name="half", ispkg=True)])
+    lessons._discovered.cache_clear()
+    try:
+        with pytest.raises(lessons.LessonIncomplete, match=r"half_lesson lacks TITLE .*check_converges \(check_conv"):
+            lessons.discover()
+    finally:
+        lessons._discovered.cache_clear()
+
+
+def test_no_lesson_is_named_outside_its_own_folder():
+    """The demo, calibration, benchmark, grader and release take the lessons from ``discover()``: nothing in the
+    package, the Makefile, the benchmark or the grading configuration lists them."""
+    own = {Path(module.__file__).parent for module in LESSONS.values()}
+    files = [p for p in (ROOT / "tlclinic").rglob("*.py") if not any(p.is_relative_to(d) for d in own)]
+    files += [ROOT / "Makefile", *(ROOT / "bench").glob("*.py"), *(ROOT / "autograde").glob("*.py")]
+    for path in files:
+        text = path.read_text()
+        for name, module in LESSONS.items():
+            package = Path(module.__file__).parent.name
+            assert name not in text and f"lessons.{package}" not in text and f"lessons import {package}" not in text, (
+                f"{path.relative_to(ROOT)} names lesson {name}: take it from tlclinic.lessons.discover()")
+
+
+def test_the_readme_has_a_row_for_every_lesson_and_its_calibration_as_the_tables_say():
+    from tlclinic.calibrate import readme_rows
+
+    readme = (ROOT / "README.md").read_text()
+    for name, module in LESSONS.items():
+        assert f"| {name[:2]} {module.TITLE} |" in readme, f"README.md has no lesson table row for {name}"
+    for row in readme_rows():
+        assert row in readme, f"README.md's calibration row is stale; `python -m tlclinic.calibrate --readme` gives:\n{row}"

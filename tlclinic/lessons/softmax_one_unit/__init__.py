@@ -1,0 +1,141 @@
+"""Lesson 01, softmax over one unit (question 000): data, training, the live toggle and the graded check."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ... import calibrate as calibration, grading, verdict
+from ...console import quiet
+from ...features import cached_features
+from ...heads import HeadBuilder
+from ...live import LiveView, toggle
+from ...plots import side_by_side
+from ...symptoms import FLOAT32_TOLERANCE, accuracy, distinct_values, positive_probability
+from ...training import CompiledHeads, Run, train_head
+from .. import Demo, converges, demo as demo_result
+from .figures import draw_run, why_figure
+from .heads import BROKEN, FIX, OUTPUTS, classifier, fixes
+from .symptoms import classifier_symptoms, labels_for, probabilities
+
+NAME = "01-softmax-one-unit"
+TITLE = "softmax over one unit"
+QUESTIONS = ("000",)
+DATA = ("shapes",)
+QUESTION_BATCH_SIZE = 5  # question 000 trained at batch 5
+EPOCHS, BATCH_SIZE = 5, 32  # what the live toggle and the grader train with
+MIN_ACCURACY = 0.8  # over 20 seeds the valid fixes reach 0.83 or more, the broken ones 0.50 (calibration/)
+CHECK = (f"validation accuracy at least {MIN_ACCURACY} after {EPOCHS} epochs at batch {BATCH_SIZE}, predictions "
+         "that vary, and a falling training loss")
+CALIBRATION_METRIC = "val accuracy"  # what calibrate() reports
+ANSWER, ANSWER_KIND = "build_head", "head"  # the student writes build_head(input_dim) -> compiled model
+
+
+def shapes_features() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """(train, test) cached features of ``shapes`` under the pretrained mini Inception backbone."""
+    return cached_features("shapes", "train"), cached_features("shapes", "test")
+
+
+def train(build: HeadBuilder, seed: int = 0, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE,
+          callbacks=(), kept=None) -> Run:
+    """Train a classification head on the cached ``shapes`` features; validate on the test split.
+
+    The labels are 0 and 1 (one-hot for a categorical loss on two units); the run's predictions are
+    probabilities (a head trained on logits is read through its sigmoid or softmax).
+    """
+    train_set, test_set = shapes_features()
+    return train_head(build, train_set, test_set, epochs=epochs, batch_size=batch_size, seed=seed,
+                      callbacks=callbacks, kept=kept, targets_for=labels_for, read_outputs=probabilities)
+
+
+def reproduce(seed: int = 0, epochs: int = EPOCHS) -> Run:
+    """Question 000's head as asked: Dense(1, softmax), binary cross-entropy, Adam, batch 5."""
+    with quiet():
+        return train(classifier(BROKEN), seed, epochs, QUESTION_BATCH_SIZE)
+
+
+def live() -> LiveView:
+    """Toggle buttons over the three output layers; each flip retrains and redraws."""
+    heads = CompiledHeads()
+
+    def retrain(output: str) -> Run:
+        with quiet():
+            return train(classifier(output), kept=(heads, output))
+
+    return toggle(list(OUTPUTS), BROKEN, retrain, lambda run, fig, output: draw_run(run, fig, title=output),
+                       description="output layer")
+
+
+def check_converges(build_head: HeadBuilder, seed: int = 0) -> Run:
+    """The graded check: the student's head trains to at least ``MIN_ACCURACY`` with informative outputs."""
+    run = grading.train_student(train, grading.with_output_units(build_head, (1, 2)), seed)
+    assert_converged(run)
+    return run
+
+
+def check(build_head: HeadBuilder, seed: int = 0) -> None:
+    """The notebook's check: ``build_head``'s model crosses to a fresh process as its Keras config and is judged
+    there by ``check_converges``; prints the verdict, raises ``AssertionError`` saying why when it fails."""
+    verdict.check(NAME, build_head, seed)
+
+
+def summary(run: Run) -> str:
+    """What a passing check reports."""
+    return (f"validation accuracy {graded_metric(run):.3f} (at least {MIN_ACCURACY} needed) after "
+            f"{len(run.history['loss'])} epochs; "
+            f"predictions from {np.nanmin(positive_probability(run.final_predictions)):.2f} to "
+            f"{np.nanmax(positive_probability(run.final_predictions)):.2f}")
+
+
+def assert_converged(run: Run, min_accuracy: float = MIN_ACCURACY) -> None:
+    outputs = run.final_predictions
+    assert outputs.ndim == 2 and outputs.shape[1] in (1, 2), (
+        f"the head should output 1 unit (probability of class 1) or 2 units (one per class), not {outputs.shape[1:]}")
+    grading.assert_loss_finite_and_falling(run)
+    probs = positive_probability(outputs)
+    assert np.all(np.isfinite(probs)), "some predictions are NaN or infinite"
+    if distinct_values(probs) == 1:
+        hint = ": a softmax over one unit always gives 1.0" if abs(probs[0] - 1) <= FLOAT32_TOLERANCE else ""
+        raise AssertionError(f"every prediction is {probs[0]:.6g} (one value up to {FLOAT32_TOLERANCE:g}), so the output "
+                             f"carries no information{hint}")
+    assert probs.std() > 0.05, (
+        f"the predictions hardly vary (all near {np.nanmean(probs):.3f}): the output carries no information")
+    acc = accuracy(outputs, run.val_targets)
+    epochs = len(run.history["loss"])
+    assert acc >= min_accuracy, f"validation accuracy {acc:.3f} is below {min_accuracy} after {epochs} epochs"
+
+
+def graded_metric(run: Run) -> float:
+    """What the graded check thresholds: validation accuracy."""
+    return accuracy(run.final_predictions, run.val_targets)
+
+
+def calibrate(seeds=range(20)) -> list[calibration.Calibration]:
+    """Every answer of ``fixes()`` through the graded check at each seed, as the verifier sees it (from its config)."""
+    family = fixes()
+    heads = {name: functools.partial(train, verdict.as_data_and_back(NAME, build)) for name, (build, _) in family.items()}
+    return calibration.calibrate(heads, {name: ok for name, (_, ok) in family.items()}, assert_converged,
+                                 graded_metric, seeds)
+
+
+def demo() -> Demo:
+    """The question's head and the sigmoid fix, measured for ``make demo``."""
+    broken = reproduce()
+    with quiet():
+        fixed = train(classifier(FIX))
+    s = classifier_symptoms(broken)
+    on_prior = all(abs(a - s["positive_share"]) <= 0.02 for a in s["val_accuracy"])
+    return demo_result(
+        symptom=(f"every prediction is 1.0 within {FLOAT32_TOLERANCE:g} ({s['distinct_predictions']} distinct value "
+                 f"up to {FLOAT32_TOLERANCE:g}); "
+                 f"val accuracy {s['val_accuracy'][-1]:.2f} = share of class 1 {s['positive_share']:.2f}; "
+                 f"loss still falls {s['first_loss']:.3f} -> {s['last_loss']:.3f} (logits shortcut)"),
+        fix="Dense(1, sigmoid) + binary cross-entropy",
+        metric=f"val accuracy {graded_metric(fixed):.2f} (graded: >= {MIN_ACCURACY})",
+        reproduced=s["all_predictions_one"] and on_prior,
+        not_reproduced=f"predictions from {s['prediction_min']:.9g} to {s['prediction_max']:.9g} (not all within "
+                       f"{FLOAT32_TOLERANCE:g} of 1.0), accuracy {s['val_accuracy']}",
+        converged=converges(assert_converged, fixed),
+        figures={"curves": side_by_side(draw_run, broken, fixed, (BROKEN, FIX), height=3.4),
+                 "predictions": why_figure(broken, fixed)})
+
