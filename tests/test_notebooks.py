@@ -5,13 +5,14 @@ import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
 
-from tlclinic.lessons import RELEASES as RELEASE_DIR, SOLUTIONS, names, release_notebook, source_notebook
+from tlclinic.lessons import RELEASES as RELEASE_DIR, ROOT, SOLUTIONS, names, release_notebook, source_notebook
 from tlclinic.nbgrader_release import release
 from tlclinic.notebooks import execute
 
 LESSONS = names()
 SOURCES = [source_notebook(lesson) for lesson in LESSONS]
 RELEASES = [release_notebook(lesson) for lesson in LESSONS]
+BRING_YOUR_OWN = RELEASE_DIR / "00-bring-your-own-model.ipynb"  # no lesson: the doctor on the learner's own model
 
 
 def test_every_lesson_has_a_source_and_a_release_and_nothing_else_is_there():
@@ -21,7 +22,7 @@ def test_every_lesson_has_a_source_and_a_release_and_nothing_else_is_there():
             f"{folder.name}/ holds a notebook that is no lesson of tlclinic/lessons/ (or lacks one)")
 
 
-@pytest.mark.parametrize("path", SOURCES + RELEASES, ids=lambda p: f"{p.parts[-3]}/{p.parent.name}")
+@pytest.mark.parametrize("path", SOURCES + RELEASES + [BRING_YOUR_OWN], ids=lambda p: str(p.relative_to(ROOT)))
 def test_committed_without_outputs(path):
     nb = nbformat.read(path, as_version=4)
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
@@ -49,6 +50,13 @@ def test_runs_headless_the_solution_clean_and_the_release_up_to_its_check(path):
     assert "passed (seed 0, judged in a fresh process)" in printed
     noise = ("cuInit", "cudart_stub", "absl", "oneDNN custom operations", "Kernel is running over TCP", "retracing")
     assert not [word for word in noise if word in printed], "start-up noise in the notebook's outputs"
+
+
+def test_bring_your_own_model_runs_headless_and_the_doctor_names_both_bugs_of_its_example():
+    nb = execute(BRING_YOUR_OWN)
+    printed = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                      for c in nb.cells for o in c.get("outputs", []))
+    assert "softmax-one-unit" in printed and "learning-rate" in printed, printed[-2000:]
 
 
 @pytest.mark.parametrize("path", RELEASES, ids=lambda p: p.parent.name)

@@ -1,7 +1,7 @@
 """What every lesson's graded check is made of: train the answer quietly, and the assertions all lessons share.
 
 A check turns any error raised by the student's code into an ``AssertionError`` that says what went wrong, so a
-failed check always reads as a sentence about the answer.
+failed check always reads as a sentence about the answer, followed by what the doctor reads off the model.
 """
 from __future__ import annotations
 
@@ -31,6 +31,26 @@ def with_output_units(build_head: Callable, units: tuple[int, ...]) -> Callable:
             f"the head should output {' or '.join(map(str, units))} unit(s) per example, not {shape[1:]}")
         return model
     return build
+
+
+def assert_converged_or_diagnose(assert_converged: Callable[[Run], None], run: Run, x, y) -> None:
+    """``assert_converged(run)``; when it fails, its message goes on with the doctor's findings on the trained
+    model (``x`` and ``y``: the data and targets it was fitted on), so a student whose fix fails is told why."""
+    try:
+        assert_converged(run)
+    except AssertionError as error:
+        raise AssertionError(f"{error}{diagnosis(run.model, x, y)}") from None
+
+
+def diagnosis(model, x, y) -> str:
+    """What ``doctor.diagnose`` finds on ``model``, as the end of a failed check's message ("" for nothing)."""
+    from . import doctor
+
+    try:
+        findings = doctor.diagnose(model, x, y).findings
+    except Exception as error:  # the doctor is advice: a model it cannot read still gets the check's own verdict
+        return f". (The doctor could not read this model: {type(error).__name__}: {gist(error)})"
+    return "".join(f". The doctor: {finding}" for finding in findings)
 
 
 def assert_loss_finite_and_falling(run: Run) -> None:

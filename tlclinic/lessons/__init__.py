@@ -136,3 +136,16 @@ def converges(assert_converged: Callable, run) -> tuple[bool, str]:
     except AssertionError as error:
         return False, f"the fix did not converge: {error}"
     return True, ""
+
+
+def examine_training(train: Callable, train_set: tuple, val_set: tuple, targets_for: Callable | None = None):
+    """``train(callbacks=[doctor])`` with ``tlclinic.doctor`` watching on the validation set, then what it reads
+    off the trained model (``targets_for(model, y)``: the targets as the model is fitted on them): the run and
+    the doctor's report."""
+    from .. import doctor
+
+    fitted = targets_for or (lambda model, y: y)
+    watcher = doctor.Doctor(val_set[0], None)
+    run = train(callbacks=[watcher])
+    static = doctor.diagnose(run.model, train_set[0], fitted(run.model, train_set[1]))
+    return run, doctor.merged(static.findings, watcher.findings)

@@ -20,12 +20,12 @@ from ...live import LiveView, log_slider
 from ...plots import side_by_side
 from ...symptoms import distinct_values
 from ...training import CompiledHeads, Run
-from .. import Demo, converges, demo as demo_result
+from ...doctor import Report, dead_relu_fraction
+from .. import Demo, converges, demo as demo_result, examine_training
 from .. import relu_regression_output as lesson02
 from .. import softmax_one_unit as lesson01
 from .figures import draw_run, range_test_figure, sweep_figure
 from .range_test import RangeTest, lr_range_test
-from .symptoms import dead_relu_fraction
 
 NAME = "03-learning-rate"
 TITLE = "learning rate 0.1"
@@ -200,12 +200,20 @@ def check_converges(make_optimizer: Callable[[], keras.optimizers.Optimizer], se
     runs = {}
     for task, t in TASKS.items():
         run = grading.train_student(t.train, t.build(make_optimizer), seed, epochs=EPOCHS)
+        (x, y), _ = t.features()
         try:
-            assert_converged(task, run)
+            grading.assert_converged_or_diagnose(functools.partial(assert_converged, task), run, x, y)
         except AssertionError as error:
             raise AssertionError(f"the {t.name} did not converge with your optimizer: {error}") from None
         runs[task] = run
     return runs
+
+
+def examine(task: str, optimizer: OptimizerFactory, seed: int = 0) -> tuple[Run, Report]:
+    """The head of ``task`` trained with ``optimizer`` and the doctor watching: the run and what the doctor says."""
+    t = TASKS[task]
+    train_set, val_set = t.features()
+    return examine_training(lambda callbacks: train(task, optimizer, seed, callbacks=callbacks), train_set, val_set)
 
 
 def check(make_optimizer: Callable[[], keras.optimizers.Optimizer], seed: int = 0) -> None:

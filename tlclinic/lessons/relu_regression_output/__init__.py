@@ -14,7 +14,8 @@ from ...live import LiveView, toggle
 from ...plots import side_by_side
 from ...symptoms import huber
 from ...training import CompiledHeads, Run, train_head, train_seeds
-from .. import Demo, converges, demo as demo_result
+from ...doctor import Report
+from .. import Demo, converges, demo as demo_result, examine_training
 from .figures import draw_run, why_figure
 from .heads import BROKEN, FIX, OUTPUTS, SHIFTED, fixes, regressor
 from .symptoms import output_died, regression_symptoms
@@ -101,8 +102,16 @@ def live() -> LiveView:
 def check_converges(build_head: HeadBuilder, seed: int = 0) -> Run:
     """The graded check: the student's head fits the angles, negative ones as well as positive ones."""
     run = grading.train_student(train, grading.with_output_units(build_head, (1,)), seed)
-    assert_converged(run)
+    (x, y), _ = road_features()
+    grading.assert_converged_or_diagnose(assert_converged, run, x, y)
     return run
+
+
+def examine(build: HeadBuilder, seed: int = 0) -> tuple[Run, Report]:
+    """``build``'s head trained with the doctor watching: the run and what the doctor says about it."""
+    train_set, val_set = road_features()
+    with quiet():
+        return examine_training(lambda callbacks: train(build, seed, callbacks=callbacks), train_set, val_set)
 
 
 def check(build_head: HeadBuilder, seed: int = 0) -> None:

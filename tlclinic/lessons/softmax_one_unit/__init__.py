@@ -13,7 +13,8 @@ from ...live import LiveView, toggle
 from ...plots import side_by_side
 from ...symptoms import FLOAT32_TOLERANCE, accuracy, distinct_values, positive_probability
 from ...training import CompiledHeads, Run, train_head
-from .. import Demo, converges, demo as demo_result
+from ...doctor import Report
+from .. import Demo, converges, demo as demo_result, examine_training
 from .figures import draw_run, why_figure
 from .heads import BROKEN, FIX, OUTPUTS, classifier, fixes
 from .symptoms import classifier_symptoms, labels_for, probabilities
@@ -69,8 +70,17 @@ def live() -> LiveView:
 def check_converges(build_head: HeadBuilder, seed: int = 0) -> Run:
     """The graded check: the student's head trains to at least ``MIN_ACCURACY`` with informative outputs."""
     run = grading.train_student(train, grading.with_output_units(build_head, (1, 2)), seed)
-    assert_converged(run)
+    (x, y), _ = shapes_features()
+    grading.assert_converged_or_diagnose(assert_converged, run, x, labels_for(run.model, y))
     return run
+
+
+def examine(build: HeadBuilder, seed: int = 0) -> tuple[Run, Report]:
+    """``build``'s head trained with the doctor watching: the run and what the doctor says about it."""
+    train_set, test_set = shapes_features()
+    with quiet():
+        return examine_training(lambda callbacks: train(build, seed, callbacks=callbacks), train_set, test_set,
+                                labels_for)
 
 
 def check(build_head: HeadBuilder, seed: int = 0) -> None:

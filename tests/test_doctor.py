@@ -1,0 +1,389 @@
+"""tlclinic.doctor: each static check, the dead-relu count, the training checks, the report, the catalogue."""
+import re
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from tlclinic import doctor
+from tlclinic.doctor import catalogue
+
+FEATURES = 8
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(64, FEATURES)).astype("float32")
+BINARY = (X[:, 0] > 0).astype("float32")
+THREE = np.argmax(X[:, :3], axis=1).astype("int32")
+REGRESSION = X[:, 0] + 0.5 * X[:, 1]  # half of it negative
+
+
+def compiled(*body, loss="binary_crossentropy", optimizer=None, inputs=(FEATURES,)) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input(inputs), *body])
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(1e-3), loss=loss)
+    return model
+
+
+def only(report: doctor.Report, kind: str) -> doctor.Finding:
+    found = report.of(kind)
+    assert len(found) == 1, f"expected one {kind} finding, got: {report}"
+    return found[0]
+
+
+# ------------------------------------------------------------------------------------------ softmax-one-unit
+
+SOFTMAX_OVER_ONE_UNIT = {
+    "Dense(1, softmax)": lambda: [layers.Dense(1, activation="softmax", name="out")],
+    "Activation('softmax') after Dense(1)": lambda: [layers.Dense(1), layers.Activation("softmax", name="out")],
+    "Softmax() after Dense(1)": lambda: [layers.Dense(1), layers.Softmax(name="out")],
+}
+
+
+@pytest.mark.parametrize("form", list(SOFTMAX_OVER_ONE_UNIT))
+def test_a_softmax_over_one_unit_is_found_however_written_and_keras_own_warning_is_quoted(form):
+    model = compiled(layers.Dense(4, activation="relu"), *SOFTMAX_OVER_ONE_UNIT[form]())
+    finding = only(doctor.diagnose(model, X, BINARY), "softmax-one-unit")
+    assert finding.layer == "out" and finding.confirmed and finding.epoch is None
+    assert 'Keras warns: "You are using a softmax over axis -1 of a tensor of shape (64, 1). This axis has size 1.' \
+        in finding.evidence, finding.evidence
+    low, high = re.search(r"its outputs lie in \[(\S+), (\S+)\] for every input", finding.evidence).groups()
+    assert abs(float(low) - 1) <= 1e-6 and abs(float(high) - 1) <= 1e-6  # 1.0, give or take the last bit
+    assert "sigmoid" in finding.fix
+
+
+def test_a_softmax_inside_a_nested_model_is_found():
+    keras.utils.set_random_seed(0)
+    head = keras.Sequential([keras.Input((4,)), layers.Dense(1, activation="softmax", name="nested_out")], name="head")
+    inputs = keras.Input((FEATURES,))
+    model = keras.Model(inputs, head(layers.Dense(4, activation="relu")(inputs)))
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    assert only(doctor.diagnose(model, X, BINARY), "softmax-one-unit").layer == "nested_out"
+
+
+def test_other_warnings_raised_while_the_softmax_is_called_again_are_issued_again():
+    def softmax(t):
+        warnings.warn("a note from the model's own code")
+        return keras.ops.softmax(t)
+
+    model = compiled(layers.Dense(1), layers.Activation(softmax))
+    with pytest.warns(UserWarning, match="a note from the model's own code"):
+        finding = only(doctor.diagnose(model, X, BINARY), "softmax-one-unit")
+    assert "Keras warns" in finding.evidence and "a note" not in finding.evidence
+
+
+def test_a_softmax_over_two_units_and_a_sigmoid_unit_are_not_softmax_one_unit():
+    two = compiled(layers.Dense(2, activation="softmax"), loss="sparse_categorical_crossentropy")
+    sigmoid = compiled(layers.Dense(1, activation="sigmoid"))
+    assert doctor.diagnose(two, X, BINARY.astype("int32")).findings == []
+    assert doctor.diagnose(sigmoid, X, BINARY).findings == []
+
+
+# ---------------------------------------------------------------------------------------------- output-range
+
+@pytest.mark.parametrize("activation, loss, targets, share", [
+    ("relu", "mse", REGRESSION, np.mean(REGRESSION < 0)),
+    ("softplus", "mse", REGRESSION, np.mean(REGRESSION < 0)),
+    ("sigmoid", "mse", 2 * BINARY, np.mean(BINARY == 1)),
+    ("tanh", "mse", 1.5 * BINARY, np.mean(BINARY == 1)),
+])
+def test_targets_the_output_activation_cannot_reach_are_counted(activation, loss, targets, share):
+    model = compiled(layers.Dense(1, activation=activation, name="out"), loss=loss)
+    finding = only(doctor.diagnose(model, X, targets), "output-range")
+    assert finding.layer == "out" and finding.confirmed
+    assert finding.evidence.startswith(f"{share:.0%} of the targets ({round(share * len(targets))} of 64)"), \
+        finding.evidence
+    assert f"what {activation} can output" in finding.evidence
+
+
+def test_a_softmax_with_one_hot_or_index_labels_and_a_linear_output_are_in_range():
+    one_hot = np.eye(3, dtype="float32")[THREE]
+    softmax = compiled(layers.Dense(3, activation="softmax"), loss="categorical_crossentropy")
+    sparse = compiled(layers.Dense(3, activation="softmax"), loss="sparse_categorical_crossentropy")
+    linear = compiled(layers.Dense(1), loss="mse")
+    assert doctor.diagnose(softmax, X, one_hot).findings == []
+    assert doctor.diagnose(sparse, X, THREE).findings == []  # indices 0..2 are no values to reach
+    assert doctor.diagnose(linear, X, 1000 * REGRESSION).findings == []
+
+
+# --------------------------------------------------------------------------------------------- loss-mismatch
+
+LOSS_MISMATCHES = {
+    "categorical cross-entropy on one unit": (
+        [layers.Dense(1, activation="sigmoid")], "categorical_crossentropy", BINARY[:, None],
+        "over 1 output unit", True),
+    "categorical cross-entropy on sigmoids": (
+        [layers.Dense(3, activation="sigmoid")], "categorical_crossentropy", np.eye(3)[THREE],
+        "independent sigmoid outputs", False),
+    "categorical cross-entropy on class indices": (
+        [layers.Dense(3, activation="softmax")], "categorical_crossentropy", THREE,
+        "class indices of shape (64,)", True),
+    "binary cross-entropy on 3 values": (
+        [layers.Dense(1, activation="sigmoid")], "binary_crossentropy", THREE,
+        "3 distinct label values (0, 1, 2)", True),
+    "binary cross-entropy on a 2-unit softmax, labels (N,)": (
+        [layers.Dense(2, activation="softmax")], "binary_crossentropy", BINARY, "both softmax outputs", True),
+    "binary cross-entropy on a 2-unit softmax, labels (N, 1)": (
+        [layers.Dense(2, activation="softmax")], "binary_crossentropy", BINARY[:, None], "both softmax outputs", True),
+    "binary cross-entropy on a linear output": (
+        [layers.Dense(1)], keras.losses.BinaryCrossentropy(), BINARY, "without from_logits reads the linear", True),
+    "binary cross-entropy on a relu output": (
+        [layers.Dense(1, activation="relu")], "binary_crossentropy", BINARY,
+        "without from_logits reads the relu", True),
+    "logits from a relu": (
+        [layers.Dense(1, activation="relu")], keras.losses.BinaryCrossentropy(from_logits=True), BINARY,
+        "logits are never negative", True),
+    "logits from a sigmoid": (
+        [layers.Dense(1, activation="sigmoid")], keras.losses.BinaryCrossentropy(from_logits=True), BINARY,
+        "squashes the outputs twice", False),
+    "sparse labels beyond the units": (
+        [layers.Dense(2, activation="softmax")], "sparse_categorical_crossentropy", THREE,
+        "labels must lie in 0..1", True),
+    "mean squared error on softmax labels": (
+        [layers.Dense(3, activation="softmax")], "mse", THREE[:, None], "regression loss on class labels", False),
+}
+
+
+@pytest.mark.parametrize("case", list(LOSS_MISMATCHES))
+def test_a_loss_that_does_not_fit_the_output_or_the_labels_is_a_mismatch(case):
+    body, loss, labels, message, confirmed = LOSS_MISMATCHES[case]
+    model = compiled(*body, loss=loss)
+    findings = doctor.diagnose(model, X, labels).of("loss-mismatch")
+    matching = [f for f in findings if message in f.evidence]
+    assert matching, f"no loss-mismatch saying {message!r} in: {findings}"
+    assert matching[0].confirmed is confirmed and matching[0].fix
+
+
+@pytest.mark.parametrize("body, loss, labels", [
+    ([layers.Dense(1, activation="sigmoid")], "bce", BINARY),
+    ([layers.Dense(1, activation="sigmoid")], keras.losses.binary_crossentropy, BINARY),
+    ([layers.Dense(1)], keras.losses.BinaryCrossentropy(from_logits=True), BINARY),
+    ([layers.Dense(3, activation="softmax")], "sparse_categorical_crossentropy", THREE),
+    ([layers.Dense(3)], keras.losses.SparseCategoricalCrossentropy(from_logits=True), THREE),
+    ([layers.Dense(3, activation="softmax")], keras.losses.CategoricalCrossentropy(), np.eye(3)[THREE]),
+    ([layers.Dense(1)], keras.losses.Huber(), REGRESSION),
+])
+def test_matching_losses_outputs_and_labels_give_no_finding(body, loss, labels):
+    assert doctor.diagnose(compiled(*body, loss=loss), X, labels).findings == []
+
+
+def test_the_loss_is_read_from_strings_functions_objects_and_the_compile_config():
+    assert doctor.read_loss(compiled(layers.Dense(1), loss="mse")).name == "mean_squared_error"
+    assert doctor.read_loss(compiled(layers.Dense(1), loss=keras.losses.binary_crossentropy)).family == "binary"
+    spec = doctor.read_loss(compiled(layers.Dense(1), loss=keras.losses.CategoricalCrossentropy(from_logits=True)))
+    assert (spec.name, spec.from_logits) == ("categorical_crossentropy", True)
+    model = compiled(layers.Dense(1), loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    model.loss = None  # a model whose loss is known only from its compile config
+    assert (doctor.read_loss(model).name, doctor.read_loss(model).from_logits) == ("binary_crossentropy", True)
+    assert doctor.read_loss(keras.Sequential([keras.Input((FEATURES,)), layers.Dense(1)])) is None
+
+
+# --------------------------------------------------------------------------------------------- learning-rate
+
+@pytest.mark.parametrize("optimizer, says", [
+    (keras.optimizers.Adam(0.1), "Adam learning rate 0.1;"),
+    (keras.optimizers.RMSprop(1e-2), "RMSprop learning rate 0.01;"),
+    (keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(0.1, 100, 0.5)),
+     "Adam its schedule starts at 0.1;"),
+    (keras.optimizers.LossScaleOptimizer(keras.optimizers.Nadam(0.05)), "Nadam learning rate 0.05;"),
+])
+def test_an_adaptive_optimizer_at_1e_2_or_more_is_suspected(optimizer, says):
+    finding = only(doctor.diagnose(compiled(layers.Dense(1, activation="sigmoid"), optimizer=optimizer), X, BINARY),
+                   "learning-rate")
+    assert not finding.confirmed and finding.layer == ""
+    assert finding.evidence.startswith(says), finding.evidence
+
+
+@pytest.mark.parametrize("optimizer", [
+    keras.optimizers.Adam(1e-3), keras.optimizers.SGD(0.1),
+    keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(1e-3, 10, 0.5)),
+])
+def test_a_moderate_adaptive_rate_or_plain_sgd_is_not_suspected(optimizer):
+    model = compiled(layers.Dense(1, activation="sigmoid"), optimizer=optimizer)
+    assert doctor.diagnose(model, X, BINARY).findings == []
+
+
+# ------------------------------------------------------------------------------------------------- dead relus
+
+def _set(layer, kernel_value: float, bias) -> None:
+    layer.set_weights([np.full(layer.get_weights()[0].shape, kernel_value, "float32"), np.asarray(bias, "float32")])
+
+
+@pytest.mark.parametrize("form", ["Dense(relu)", "Activation('relu')", "ReLU()"])
+def test_dead_relu_fraction_counts_every_way_of_writing_a_relu(form):
+    relu = {"Dense(relu)": [layers.Dense(4, activation="relu", name="h")],
+            "Activation('relu')": [layers.Dense(4, name="h"), layers.Activation("relu")],
+            "ReLU()": [layers.Dense(4, name="h"), layers.ReLU()]}[form]
+    model = compiled(*relu, layers.Dense(1, activation="sigmoid"))
+    _set(model.get_layer("h"), 0.0, [-1, -1, -1, 1])  # three units output max(0, -1) = 0 for every input
+    assert doctor.dead_relu_fraction(model, X) == 0.75
+    assert doctor.dead_relu_units(model, X)[0][1:] == (3, 4)
+
+
+def test_a_convolution_channel_is_dead_when_it_is_0_everywhere_and_the_output_relu_is_not_hidden():
+    model = compiled(layers.Conv2D(2, 3, activation="relu", name="conv"), layers.Flatten(),
+                     layers.Dense(1, activation="relu"), loss="mse", inputs=(6, 6, 1))
+    _set(model.get_layer("conv"), 0.0, [-1, 1])
+    assert doctor.dead_relu_units(model, RNG.normal(size=(5, 6, 6, 1))) == [("conv", 1, 2)]
+
+
+def test_relus_inside_a_nested_backbone_are_counted():
+    keras.utils.set_random_seed(0)
+    backbone = keras.Sequential([keras.Input((FEATURES,)), layers.Dense(4, activation="relu", name="b1")])
+    inputs = keras.Input((FEATURES,))
+    hidden = layers.Dense(4, activation="relu", name="h")(backbone(inputs))
+    model = keras.Model(inputs, layers.Dense(1)(hidden))
+    _set(backbone.get_layer("b1"), 0.0, [-1, -1, 1, 1])
+    _set(model.get_layer("h"), 1.0, [0, 0, 0, 0])
+    assert doctor.dead_relu_units(model, X) == [("b1", 2, 4), ("h", 0, 4)]
+    assert doctor.dead_relu_fraction(model, X) == 0.25
+
+
+# ------------------------------------------------------------------------------------ the training callbacks
+
+def watched(model: keras.Model, y_val=None, static=()) -> doctor.Doctor:
+    watcher = doctor.Doctor(X, y_val, static=static)
+    watcher.set_model(model)
+    watcher.on_train_begin()
+    return watcher
+
+
+def epoch(watcher: doctor.Doctor, number: int, loss: float = 0.5) -> None:
+    watcher.on_epoch_begin(number)
+    watcher.on_epoch_end(number, {"loss": loss})
+
+
+def test_a_nan_loss_is_reported_with_its_step_and_stops_training():
+    watcher = watched(compiled(layers.Dense(1, activation="sigmoid")))
+    watcher.on_epoch_begin(0)
+    watcher.on_train_batch_end(0, {"loss": 0.7})
+    watcher.on_train_batch_end(1, {"loss": float("nan")})
+    finding = only(watcher.report, "nan")
+    assert finding.evidence.startswith("the training loss became nan at step 2 (epoch 1, batch 2)")
+    assert finding.epoch == 1 and watcher.model.stop_training
+
+
+def test_predictions_all_0_collapse_at_once_and_are_a_dead_output_after_two_epochs():
+    model = compiled(layers.Dense(1, activation="relu", name="out"), loss="mse")
+    _set(model.get_layer("out"), 0.0, [-1])
+    watcher = watched(model)
+    epoch(watcher, 0)
+    assert watcher.report.kinds == ("collapsed-output",)
+    assert "all 64 validation predictions equal 0" in watcher.report.findings[0].evidence
+    epoch(watcher, 1)
+    assert watcher.report.kinds == ("collapsed-output", "dead-output")
+    assert only(watcher.report, "dead-output").epoch == 2
+
+
+def test_an_initial_loss_far_from_chance_is_found_before_the_first_update():
+    model = compiled(layers.Dense(1, activation="sigmoid", name="out"))
+    _set(model.get_layer("out"), 5.0, [0])  # confident and wrong about half the examples
+    finding = only(watched(model, BINARY).report, "initial-loss")
+    assert finding.epoch == 0 and "times chance (0.6931)" in finding.evidence, finding.evidence
+
+
+def test_a_sound_start_gives_no_initial_loss_finding():
+    assert watched(compiled(layers.Dense(1, activation="sigmoid")), BINARY).report.findings == []
+
+
+def test_training_confirms_a_suspected_learning_rate_by_big_steps():
+    model = compiled(layers.Dense(8, activation="relu"), layers.Dense(1, activation="sigmoid"),
+                     optimizer=keras.optimizers.Adam(0.1))
+    watcher = watched(model, BINARY, static=doctor.diagnose(model, X, BINARY))
+    assert not only(watcher.report, "learning-rate").confirmed
+    watcher.on_epoch_begin(0)
+    model.layers[0].kernel.assign(model.layers[0].kernel * 2)  # a step as large as the weights themselves
+    watcher.on_epoch_end(0, {"loss": 0.7})
+    finding = only(watcher.report, "learning-rate")
+    assert finding.confirmed and finding.epoch == 1 and finding.layer == model.layers[0].name
+    assert "largest update/weight ratio over the epoch 1 at" in finding.evidence, finding.evidence
+
+
+def test_a_first_epoch_loss_ten_times_the_initial_one_confirms_the_learning_rate():
+    model = compiled(layers.Dense(1, activation="sigmoid"), optimizer=keras.optimizers.SGD(5.0))
+    watcher = watched(model, BINARY)
+    epoch(watcher, 0, loss=50 * watcher.initial_loss)
+    finding = only(watcher.report, "learning-rate")
+    assert finding.confirmed and finding.epoch == 1
+    assert finding.evidence.startswith("SGD at 5: first-epoch loss") and "is 50 times the initial" in finding.evidence
+
+
+def test_examine_trains_with_the_doctor_and_combines_its_findings_with_the_static_ones():
+    keras.utils.set_random_seed(0)
+    model = compiled(layers.Dense(1, activation="softmax"), optimizer=keras.optimizers.SGD(0.01))
+    with pytest.warns(UserWarning, match="softmax over axis -1"):  # Keras's own, as the model is called
+        report = doctor.examine(model, X, BINARY, X[:32], BINARY[:32], epochs=2, batch_size=32, seed=0)
+    assert report.kinds == ("softmax-one-unit", "collapsed-output")
+    assert [f.epoch for f in report.findings] == [None, 1]
+    assert len(report.measurements["epochs"]) == 2 and report.measurements["loss_family"] == "binary"
+
+
+# -------------------------------------------------------------------------------------------------- the report
+
+def test_the_report_prints_one_line_per_finding_and_says_so_when_there_is_none():
+    assert str(doctor.Report()) == "no problem found"
+    report = doctor.Report([doctor.Finding("nan", "", "loss nan at step 3.", "lower the rate.", True, 1),
+                            doctor.Finding("learning-rate", "", "Adam at 0.1.", "use 1e-3.", False)])
+    assert str(report).splitlines() == ["nan (epoch 1): loss nan at step 3. Fix: lower the rate.",
+                                        "learning-rate (before training, suspected): Adam at 0.1. Fix: use 1e-3."]
+    assert report.kinds == ("nan", "learning-rate")
+
+
+def test_the_html_report_is_a_table_with_escaped_text():
+    report = doctor.Report([doctor.Finding("dead-relu", "dense<1>", "80% dead.", "lower the rate.", True, 2)])
+    html = report._repr_html_()
+    assert html.startswith("<table>") and "dense&lt;1&gt;" in html and "<td>epoch 2</td>" in html
+    assert doctor.Report()._repr_html_() == "<p>no problem found</p>"
+
+
+def test_printing_the_doctor_prints_its_static_and_training_findings(capsys):
+    model = compiled(layers.Dense(1, activation="relu", name="out"), loss="mse",
+                     optimizer=keras.optimizers.Adam(0.1))
+    _set(model.get_layer("out"), 0.0, [-1])
+    watcher = watched(model, static=doctor.diagnose(model, X, REGRESSION))
+    epoch(watcher, 0)
+    print(watcher)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" ")[0] for line in lines] == ["output-range", "learning-rate", "collapsed-output"]
+    assert lines[0].startswith("output-range at out (before training):")
+
+
+def test_an_unknown_kind_is_refused():
+    with pytest.raises(ValueError, match="unknown kind 'slow'; the kinds are: softmax-one-unit"):
+        doctor.Finding("slow", "", "", "", True)
+
+
+def test_every_kind_has_a_one_line_meaning():
+    assert set(doctor.KINDS) >= {"softmax-one-unit", "output-range", "loss-mismatch", "learning-rate",
+                                 "initial-loss", "dead-relu", "collapsed-output", "dead-output", "nan"}
+    assert all(meaning and "\n" not in meaning for meaning in doctor.KINDS.values())
+
+
+# ------------------------------------------------------------------------------------------------ the catalogue
+
+@pytest.mark.numerics
+def test_the_catalogue_finds_every_bug_and_nothing_on_any_twin():
+    rows = catalogue.run_catalogue([0, 1])
+    assert len(catalogue.PROGRAMS) >= 15
+    for row in rows:
+        if row.variant == "bug":
+            assert row.expected in row.report.kinds, f"{row.program}, seed {row.seed}: {row.report}"
+        else:
+            assert row.report.findings == [], f"twin of {row.program}, seed {row.seed}: {row.report}"
+    for row in rows:
+        if row.expected in ("learning-rate", "dead-relu", "nan"):  # confirmed by training, not suspected
+            assert only(row.report, row.expected).confirmed, f"{row.program}, seed {row.seed}: {row.report}"
+    m = catalogue.margins(rows)
+    assert (m["dead relu share, twins (max)"] < doctor.DEAD_RELU_SHARE
+            < m["dead relu share, dead-relu programs (min of max)"])
+    assert m["update ratio, twins (max)"] < doctor.UPDATE_RATIO < m["update ratio, learning-rate programs (min of max)"]
+    assert m["first-epoch loss / initial loss, twins (max)"] < doctor.LOSS_JUMP
+    assert 1 / doctor.CLASSIFICATION_LOSS_FACTOR < m["initial loss / chance, classification twins (min)"]
+    assert m["initial loss / chance, classification twins (max)"] < doctor.CLASSIFICATION_LOSS_FACTOR
+    assert (m["initial loss / reference, regression twins (max)"] < doctor.REGRESSION_LOSS_FACTOR
+            < m["initial loss / reference, unscaled targets (min)"])
+    table = catalogue.table(rows)
+    assert f"| Dense(1, softmax) for two classes | softmax-one-unit | 2/2 | 0/2 | before training | " \
+           f"{keras.backend.backend()} |" in table
+    assert table.endswith(f"Totals: detected {len(catalogue.PROGRAMS) * 2}/{len(catalogue.PROGRAMS) * 2}, "
+                          f"false alarms on twins 0/{len(catalogue.PROGRAMS) * 2}.")
