@@ -87,7 +87,7 @@ def test_the_toggle_retrains_the_chosen_output_and_redraws(capsys):
     before = [line.get_ydata().copy() for ax in experiment.figure.axes for line in ax.get_lines()]
     for output in FIXES:
         view.control.value = output
-        assert experiment.run.model.layers[-1].activation.__name__ == REGRESSOR_OUTPUTS[output]
+        assert experiment.run.model.layers[-1].activation.__name__ == lesson.OUTPUTS[output]
         assert lesson.regression_symptoms(experiment.run)["negative_prediction_share"] > 0.4
         assert output in experiment.figure.get_suptitle()
     after = [line.get_ydata() for ax in experiment.figure.axes for line in ax.get_lines()]
