@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import doctor
 from .console import gist, quiet
 from .training import Run
 
@@ -44,8 +45,6 @@ def assert_converged_or_diagnose(assert_converged: Callable[[Run], None], run: R
 
 def diagnosis(model, x, y) -> str:
     """What ``doctor.diagnose`` finds on ``model``, as the end of a failed check's message ("" for nothing)."""
-    from . import doctor
-
     try:
         findings = doctor.diagnose(model, x, y).findings
     except Exception as error:  # the doctor is advice: a model it cannot read still gets the check's own verdict
