@@ -41,6 +41,7 @@ PARTS = {
     "summary": "summary(result) -> str: what a passing check reports",
     "calibrate": "calibrate(seeds) -> list of Calibration rows: the check over a public family of answers",
     "demo": "demo() -> Demo: the broken program and its fix, measured, for make demo",
+    "doctor_cases": "doctor_cases() -> name -> (seed -> the doctor's Report, the kinds it must name): broken and fixed",
 }
 
 

@@ -24,7 +24,7 @@ from ...doctor import Report, dead_relu_fraction
 from .. import Demo, converges, demo as demo_result, examine_training
 from .. import relu_regression_output as lesson02
 from .. import softmax_one_unit as lesson01
-from .figures import draw_run, range_test_figure, sweep_figure
+from .figures import draw_run, range_test_figure, sweep_figure  # sweep_figure: the notebook draws it
 from .range_test import RangeTest, lr_range_test
 
 NAME = "03-learning-rate"
@@ -214,6 +214,13 @@ def examine(task: str, optimizer: OptimizerFactory, seed: int = 0) -> tuple[Run,
     t = TASKS[task]
     train_set, val_set = t.features()
     return examine_training(lambda callbacks: train(task, optimizer, seed, callbacks=callbacks), train_set, val_set)
+
+
+def doctor_cases() -> dict[str, tuple]:
+    """name -> (seed -> the doctor's report on that program, the kinds it must name; none for a fix)."""
+    return {f"{task}, Adam({rate:g})": (lambda seed, task=task, rate=rate: examine(task, adam(rate), seed)[1],
+                                        {"learning-rate", "dead-relu"} if rate == QUESTION_LEARNING_RATE else set())
+            for task in TASKS for rate in (QUESTION_LEARNING_RATE, 1e-3)}
 
 
 def check(make_optimizer: Callable[[], keras.optimizers.Optimizer], seed: int = 0) -> None:

@@ -114,6 +114,12 @@ def examine(build: HeadBuilder, seed: int = 0) -> tuple[Run, Report]:
         return examine_training(lambda callbacks: train(build, seed, callbacks=callbacks), train_set, val_set)
 
 
+def doctor_cases() -> dict[str, tuple]:
+    """name -> (seed -> the doctor's report on that program, the kinds it must name; none for a fix)."""
+    return {output: (lambda seed, output=output: examine(regressor(output), seed)[1],
+                     {"output-range"} if output == BROKEN else set()) for output in OUTPUTS}
+
+
 def check(build_head: HeadBuilder, seed: int = 0) -> None:
     """The notebook's check: ``build_head``'s model crosses to a fresh process as its Keras config and is judged
     there by ``check_converges``; prints the verdict, raises ``AssertionError`` saying why when it fails."""

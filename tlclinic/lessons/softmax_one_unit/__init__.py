@@ -83,6 +83,12 @@ def examine(build: HeadBuilder, seed: int = 0) -> tuple[Run, Report]:
                                 labels_for)
 
 
+def doctor_cases() -> dict[str, tuple]:
+    """name -> (seed -> the doctor's report on that program, the kinds it must name; none for a fix)."""
+    return {output: (lambda seed, output=output: examine(classifier(output), seed)[1],
+                     {"softmax-one-unit"} if output == BROKEN else set()) for output in OUTPUTS}
+
+
 def check(build_head: HeadBuilder, seed: int = 0) -> None:
     """The notebook's check: ``build_head``'s model crosses to a fresh process as its Keras config and is judged
     there by ``check_converges``; prints the verdict, raises ``AssertionError`` saying why when it fails."""
