@@ -209,7 +209,7 @@ def test_an_attacker_cannot_change_the_grade_of_the_submission_after_it(tmp_path
 def test_an_answer_that_never_ends_is_stopped_at_the_limit_and_earns_nothing(tmp_path):
     write_submissions(tmp_path / "subs", {"sleeper": (L01, RELEASE, with_answer(
         "import time\nwhile True:\n    time.sleep(1)"), None, None)})
-    rows = autograde.grade_all(tmp_path / "subs", 1, timeout=20, log=lambda *a, **k: None)
+    rows = autograde.grade_all(tmp_path / "subs", 1, timeout=45, log=lambda *a, **k: None)  # set-up fits on a busy machine
     assert [(r.points, r.status) for r in rows] == [(0, "graded")] * len(FULL)
     assert all("ran past the time limit" in r.message for r in rows), rows
 
