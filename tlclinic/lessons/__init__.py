@@ -139,6 +139,13 @@ def converges(assert_converged: Callable, run) -> tuple[bool, str]:
     return True, ""
 
 
+def output_doctor_cases(outputs, broken: str, kind: str, examine_output: Callable) -> dict[str, tuple]:
+    """``doctor_cases()`` of a lesson whose programs are one head with each of its ``outputs``: the doctor must
+    name ``kind`` on the ``broken`` one and nothing on the others (``examine_output(output, seed)``)."""
+    return {output: (lambda seed, output=output: examine_output(output, seed)[1],
+                     {kind} if output == broken else set()) for output in outputs}
+
+
 def examine_training(train: Callable, train_set: tuple, val_set: tuple, targets_for: Callable | None = None):
     """``train(callbacks=[doctor])`` with ``tlclinic.doctor`` watching on the validation set, then what it reads
     off the trained model (``targets_for(model, y)``: the targets as the model is fitted on them): the run and

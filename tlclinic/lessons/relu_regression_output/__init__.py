@@ -15,7 +15,7 @@ from ...plots import side_by_side
 from ...symptoms import huber
 from ...training import CompiledHeads, Run, train_head, train_seeds
 from ...doctor import Report
-from .. import Demo, converges, demo as demo_result, examine_training
+from .. import Demo, converges, demo as demo_result, examine_training, output_doctor_cases
 from .figures import draw_run, why_figure
 from .heads import BROKEN, FIX, OUTPUTS, SHIFTED, fixes, regressor
 from .symptoms import output_died, regression_symptoms
@@ -116,8 +116,7 @@ def examine(build: HeadBuilder, seed: int = 0) -> tuple[Run, Report]:
 
 def doctor_cases() -> dict[str, tuple]:
     """name -> (seed -> the doctor's report on that program, the kinds it must name; none for a fix)."""
-    return {output: (lambda seed, output=output: examine(regressor(output), seed)[1],
-                     {"output-range"} if output == BROKEN else set()) for output in OUTPUTS}
+    return output_doctor_cases(OUTPUTS, BROKEN, "output-range", lambda output, seed: examine(regressor(output), seed))
 
 
 def check(build_head: HeadBuilder, seed: int = 0) -> None:

@@ -14,7 +14,7 @@ from ...plots import side_by_side
 from ...symptoms import FLOAT32_TOLERANCE, accuracy, distinct_values, positive_probability
 from ...training import CompiledHeads, Run, train_head
 from ...doctor import Report
-from .. import Demo, converges, demo as demo_result, examine_training
+from .. import Demo, converges, demo as demo_result, examine_training, output_doctor_cases
 from .figures import draw_run, why_figure
 from .heads import BROKEN, FIX, OUTPUTS, classifier, fixes
 from .symptoms import classifier_symptoms, labels_for, probabilities
@@ -85,8 +85,7 @@ def examine(build: HeadBuilder, seed: int = 0) -> tuple[Run, Report]:
 
 def doctor_cases() -> dict[str, tuple]:
     """name -> (seed -> the doctor's report on that program, the kinds it must name; none for a fix)."""
-    return {output: (lambda seed, output=output: examine(classifier(output), seed)[1],
-                     {"softmax-one-unit"} if output == BROKEN else set()) for output in OUTPUTS}
+    return output_doctor_cases(OUTPUTS, BROKEN, "softmax-one-unit", lambda output, seed: examine(classifier(output), seed))
 
 
 def check(build_head: HeadBuilder, seed: int = 0) -> None:
