@@ -19,6 +19,7 @@ def test_committed_weights_are_small_and_load():
     assert not b.model.trainable and b.feature_dim == 192
 
 
+@pytest.mark.e2e
 @pytest.mark.xdist_group("probe")
 def test_pretrained_features_transfer_to_shapes():
     """A linear probe reaches 0.9 on the pretrained features and beats random weights by 0.1."""
@@ -67,6 +68,7 @@ def test_preprocessing_maps_pixels_to_minus_one_one():
     np.testing.assert_allclose(out, [-1, 0, 1])
 
 
+@pytest.mark.e2e
 def test_pretraining_is_reproducible_from_its_seed(tmp_path):
     """The committed script, run twice in fresh processes, writes the same weights; another seed does not."""
     def run(seed, name):

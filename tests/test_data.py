@@ -7,6 +7,7 @@ import pytest
 from tlclinic import data
 
 
+@pytest.mark.e2e
 def test_same_seed_gives_byte_identical_shapes(tmp_path):
     first = data.fingerprint(data.build("shapes", tmp_path / "a", seed=0, quiet=True))
     assert first == data.fingerprint(data.ensure("shapes"))
@@ -14,6 +15,7 @@ def test_same_seed_gives_byte_identical_shapes(tmp_path):
     assert other_seed != first
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", ["road", "source"])
 def test_redrawn_images_match_the_files_byte_for_byte(name, tmp_path):
     recipe = data.get_recipe(name)
@@ -79,6 +81,7 @@ def test_unknown_dataset_lists_the_known_ones():
         data.ensure("cats")
 
 
+@pytest.mark.e2e
 def test_an_interrupted_build_is_redrawn(tmp_path):
     folder = data.build("shapes", tmp_path, quiet=True)
     (folder / data.MANIFEST).unlink()

@@ -7,6 +7,7 @@ import pytest
 from tlclinic import demo, device, lessons, report
 
 
+@pytest.mark.e2e
 @pytest.mark.numerics
 @pytest.mark.xdist_group("demo")
 def test_demo_runs_a_lesson_and_writes_the_table_the_page_and_the_plots(tmp_path, capsys, monkeypatch):
@@ -23,10 +24,11 @@ def test_demo_runs_a_lesson_and_writes_the_table_the_page_and_the_plots(tmp_path
     assert demo.main(["01-softmax-one-unit", "--out", str(tmp_path)]) == 0
     assert [p.name for p in executed] == ["01-softmax-one-unit.ipynb"]
     table = (tmp_path / "table.md").read_text().splitlines()
-    assert table[0] == "| " + " | ".join(report.COLUMNS) + " |"
+    assert table[0] == "| " + " | ".join((*report.COLUMNS, "result")) + " |"
     [row] = [line for line in table if line.startswith("| 01-softmax-one-unit")]
     assert "every prediction is 1.0 within 1e-06" in row and "share of class 1 0.50" in row
-    assert row.split(" | ")[-1].rstrip(" |") in ("CPU", "GPU: " + device.describe()["device"])
+    *_, device_cell, result = row.rstrip(" |").split(" | ")
+    assert device_cell in ("CPU", "GPU: " + device.describe()["device"]) and result == "ok"
     assert "val accuracy 0.9" in row  # measured 0.96; the graded threshold is 0.8
     page = (tmp_path / "index.html").read_text()
     assert page.index("<table>") < page.index("01-softmax-one-unit-curves.png")  # the table comes first
@@ -55,4 +57,7 @@ def test_a_lesson_that_fails_is_reported_with_its_reason_and_the_others_still_ru
     assert "FAILED 01-softmax-one-unit: the symptom was not reproduced: loss went down" in table
     assert "FAILED 02-relu-regression-output: RuntimeError: no data at all" in table
     assert "| 03-learning-rate | a symptom | a fix | a metric |" in table and "FAILED 03" not in table
-    assert table.count("FAILED") == 2 and "FAILED" in (tmp_path / "index.html").read_text()
+    results = {line.split(" | ")[0].strip("| "): line.rstrip(" |").rsplit(" | ", 1)[1] for line in table.splitlines()
+               if line.startswith("| 0")}
+    assert results == {"01-softmax-one-unit": "FAILED", "02-relu-regression-output": "FAILED", "03-learning-rate": "ok"}
+    assert "FAILED" in (tmp_path / "index.html").read_text()

@@ -361,6 +361,7 @@ def test_every_kind_has_a_one_line_meaning():
 
 # ------------------------------------------------------------------------------------------------ the catalogue
 
+@pytest.mark.e2e
 @pytest.mark.numerics
 def test_the_catalogue_finds_every_bug_and_nothing_on_any_twin():
     rows = catalogue.run_catalogue([0, 1])

@@ -71,6 +71,7 @@ def test_the_toggle_retrains_the_chosen_head_and_redraws(capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.e2e
 @pytest.mark.numerics
 def test_calibration_over_more_seeds_passes_every_fix_and_fails_every_broken_head():
     """The full 20-seed run is `make calibrate`; one of its seeds again here keeps the grader honest in CI."""

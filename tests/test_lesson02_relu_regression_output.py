@@ -19,6 +19,7 @@ def test_the_question_head_never_predicts_a_negative_angle():
     assert s["mae_negative_angles"] > 3 * s["mae_positive_angles"], s
 
 
+@pytest.mark.e2e
 @pytest.mark.numerics
 def test_the_output_dies_at_0_1_nearly_always_and_at_a_sane_rate_sometimes():
     """Measured over 20 seeds: 20/20 at the question's 0.1, 4/20 at 1e-3 (`lesson.dead_output_seeds`)."""
@@ -80,6 +81,7 @@ def test_a_head_with_two_outputs_is_told_to_output_one():
         lesson.check_converges(build_head)
 
 
+@pytest.mark.e2e
 def test_the_toggle_retrains_the_chosen_output_and_redraws(capsys):
     view = lesson.live()
     experiment = view.experiment
@@ -101,6 +103,7 @@ def test_the_toggle_retrains_the_chosen_output_and_redraws(capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.e2e
 @pytest.mark.numerics
 def test_calibration_over_more_seeds_passes_every_fix_and_fails_every_broken_head():
     """The full 20-seed run is `make calibrate`; one more seed here keeps the grader honest in CI."""

@@ -7,6 +7,7 @@ from tlclinic.heads import adam
 from tlclinic.lessons import learning_rate as lesson
 
 
+@pytest.mark.e2e
 @pytest.mark.numerics
 @pytest.mark.parametrize("task", list(lesson.TASKS))
 def test_at_0_1_the_loss_jumps_and_the_units_die_and_a_run_that_collapses_is_found(task):
@@ -29,6 +30,7 @@ def test_a_huge_rate_gives_nan_and_terminate_on_nan_stops_the_run(capsys):
     assert "Invalid loss, terminating training" in capsys.readouterr().out
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("task", list(lesson.TASKS))
 def test_the_range_test_stops_at_the_blow_up_and_its_suggestion_converges(task):
     test = lesson.range_test(task)
@@ -47,6 +49,7 @@ def test_learning_rate_0_1_fails_the_graded_check_on_both_heads():
         lesson.check_converges(adam(lesson.QUESTION_LEARNING_RATE))
 
 
+@pytest.mark.e2e
 @pytest.mark.numerics
 def test_at_0_1_every_seed_fails_and_one_that_still_learns_fails_for_its_dead_units():
     """At 0.1 some seeds still pass lesson 01's check on their last living units (11 of 20 in `make calibrate`);
@@ -56,6 +59,13 @@ def test_at_0_1_every_seed_fails_and_one_that_still_learns_fails_for_its_dead_un
         assert lesson.dead_fraction("classifier", run) > lesson.MAX_DEAD_FRACTION
         with pytest.raises(AssertionError, match="hidden relu units output 0.*killed them|carries no information"):
             lesson.assert_converged("classifier", run)
+
+
+@pytest.mark.numerics
+def test_the_default_rate_passes_the_graded_check_on_both_heads():
+    runs = lesson.check_converges(adam(1e-3))
+    assert set(runs) == set(lesson.TASKS)
+    assert all(lesson.dead_fraction(task, run) <= lesson.MAX_DEAD_FRACTION for task, run in runs.items())
 
 
 @pytest.mark.numerics
@@ -78,6 +88,7 @@ def test_the_slider_retrains_at_the_chosen_rate_and_redraws(capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.e2e
 @pytest.mark.numerics
 def test_calibration_at_another_seed_passes_good_optimizers_and_fails_bad_ones():
     """The full 20-seed run over every optimizer is `make calibrate`; here one more seed for the question's rate,

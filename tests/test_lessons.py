@@ -55,6 +55,7 @@ def test_the_readme_has_a_row_for_every_lesson_and_its_calibration_as_the_tables
         assert row in readme, f"README.md's calibration row is stale; `python -m tlclinic.calibrate --readme` gives:\n{row}"
 
 
+@pytest.mark.e2e
 @pytest.mark.numerics
 def test_the_doctor_names_each_lessons_bug_on_its_broken_program_and_nothing_on_its_fix():
     """Seed 0 here; seeds 0 to 4 in `python -m tlclinic.doctor.catalogue --lessons --seeds 5` (README)."""

@@ -1,5 +1,8 @@
 """Every notebook: committed clean; the release is what nbgrader generates and hides the solutions."""
 import filecmp
+import os
+import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -33,6 +36,7 @@ def test_committed_without_outputs(path):
 # demonstrations the solution computed from the disk (``results.kept``).
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xdist_group(p.parent.name))
                                   for p in SOURCES + RELEASES], ids=lambda p: f"{p.parts[-3]}/{p.parent.name}")
+@pytest.mark.e2e
 def test_runs_headless_the_solution_clean_and_the_release_up_to_its_check(path):
     """What a student's Validate does: the solution passes every cell; the untouched release runs every cell up to
     the visible check, which fails saying why (so Validate fails on it too)."""
@@ -52,6 +56,7 @@ def test_runs_headless_the_solution_clean_and_the_release_up_to_its_check(path):
     assert not [word for word in noise if word in printed], "start-up noise in the notebook's outputs"
 
 
+@pytest.mark.e2e
 def test_bring_your_own_model_runs_headless_and_the_doctor_names_both_bugs_of_its_example():
     nb = execute(BRING_YOUR_OWN)
     printed = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
@@ -65,9 +70,25 @@ def test_release_holds_no_solution_and_no_hidden_test(path):
     assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text and "RELEASE AS" not in text
 
 
+@pytest.mark.e2e
 def test_release_is_what_nbgrader_generates_from_the_solutions(tmp_path):
     for lesson in release(tmp_path):
         fresh, committed = tmp_path / lesson, RELEASE_DIR / lesson
         diff = filecmp.dircmp(fresh, committed)
         assert not (diff.diff_files or diff.left_only or diff.right_only), (
             f"notebooks/{lesson} differs from a fresh generation: run `make release` and commit it")
+
+
+def test_nbgrader_and_formgrader_started_at_the_root_see_every_lesson(monkeypatch):
+    """Formgrader (the Nbgrader menu of `make lab`) reads nbgrader_config.py from where JupyterLab starts: the root."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.apps.baseapp import NbGrader
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")  # nbgrader runs alembic
+    app = NbGrader()
+    app.load_config_file()
+    api = NbGraderAPI(config=app.config)
+    assert Path(api.coursedir.root) == ROOT
+    assert sorted(api.get_source_assignments()) == LESSONS
+    assert all([nb["name"] for nb in api.get_notebooks(lesson)] == [lesson] for lesson in LESSONS)

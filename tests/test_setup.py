@@ -29,10 +29,12 @@ def test_every_dependency_is_pinned():
     assert project["optional-dependencies"]["gpu"] == ["tensorflow[and-cuda]==" + pins_in_pyproject()["tensorflow"]]
 
 
-def test_makefile_has_the_readme_commands_and_ci_calls_make_test():
+def test_makefile_has_the_readme_commands_and_ci_runs_both_tiers():
     makefile = (ROOT / "Makefile").read_text()
     for target in ("test", "demo", "lab", "data", "pretrain"):
         assert re.search(rf"^{target}:", makefile, re.M), target
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert ci.index("make test") < ci.index("make e2e"), "CI runs the fast tier, then the end-to-end one"
+    assert re.search(r"^e2e:", makefile, re.M)
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make demo" in readme

@@ -6,7 +6,8 @@
     make grade SUBMISSIONS=path/to/file-or-folder [ARGS="--shard 1/4 --out build/grades-1"]
 
 A submission is a ``.ipynb`` file whose name contains a lesson's name (``<lesson>.ipynb``, the lesson's folder name under ``solutions/``);
-the student is the folder it sits in (or, directly in the folder given, the file's stem).  The submitted file is
+the student is the folder it sits in (above the lesson's folder in nbgrader's ``submitted/<student>/<lesson>/``
+layout; directly in the folder given, the file's stem).  The submitted file is
 read, never changed or executed as it is.  For each submission:
 
 1. the answer cells (the nbgrader solution cells, found by their grade id, or else by the name they define) run
@@ -110,11 +111,13 @@ def lesson_named(path: Path) -> str | None:
 
 
 def identify(path: Path, root: Path) -> tuple[str, str]:
-    """(student, lesson) of a submitted notebook."""
+    """(student, lesson) of a submitted notebook: ``<student>/<lesson>.ipynb``, nbgrader's
+    ``<student>/<lesson>/<lesson>.ipynb``, or ``<student>-<lesson>.ipynb`` directly in ``root``."""
     lesson = lesson_named(path)
     if lesson is None:
         raise ValueError(f"{path.name}: the file name names no lesson (one of: {', '.join(names())})")
-    student = path.stem.replace(lesson, "").strip("-_ ") if path.parent == root else path.parent.name
+    folder = path.parent.parent if path.parent.name == lesson and path.parent != root else path.parent
+    student = path.stem.replace(lesson, "").strip("-_ ") if folder == root else folder.name
     return student or "student", lesson
 
 
@@ -163,6 +166,7 @@ class Submission:
     rows: list[Row] | None = None
     key: str = ""  # the content hash that decides whether a later run may reuse the rows
     reused: bool = False  # the rows are the last run's, the submission unchanged since
+    seconds: dict | None = None  # the answer's process, phase by phase (``sandbox.PHASES``; for make bench)
 
     def zero(self, message: str, status: str = "graded") -> "Submission":
         self.rows = [Row(self.student, self.lesson, test, 0.0, points, message, status)
@@ -210,7 +214,7 @@ def answer(path: Path, root: Path, timeout: int = 180, sandboxed: bool = True) -
         return sub.zero(f"not graded, twice: {outcome.error}", status="not graded")
     if outcome.crossed is None:
         return sub.zero(outcome.error)
-    sub.crossed = outcome.crossed
+    sub.crossed, sub.seconds = outcome.crossed, outcome.seconds
     return sub
 
 

@@ -35,9 +35,9 @@ class Row:
 
 
 def format_table(rows: list[Row]) -> str:
-    """A Markdown table of the rows, and a line for each lesson that failed."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    """A Markdown table of the rows with their result, and a line for each lesson that failed saying why."""
+    lines = ["| " + " | ".join((*COLUMNS, "result")) + " |", "|" + "---|" * (len(COLUMNS) + 1)]
+    lines += ["| " + " | ".join((*row.cells(), "ok" if row.ok else "FAILED")) + " |" for row in rows]
     lines += [f"FAILED {row.lesson}: {row.reason}" for row in rows if not row.ok]
     return "\n".join(lines)
 

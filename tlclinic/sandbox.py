@@ -18,14 +18,17 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .lessons import ROOT
 
 MEMORY_LIMIT_BYTES = 6 * 2**30
 SETUP_DONE = "setup-done"  # written inside once the lesson's own set-up cell has run: what follows is the student's
+TIMINGS = "timings.json"  # when each phase inside ended, for `make bench` only: the process may write anything there
+PHASES = ("start and imports", "set-up cell", "answer cells", "answer crossed to data")
 HIDDEN = ("solutions", "build", ".git", "autograde")  # folders of the workbook a submission must not read
 
 
@@ -40,6 +43,7 @@ class Outcome:
     crossed: dict | None = None
     error: str = ""
     student_fault: bool = True  # False: the machine failed (the set-up cell did not finish): not the student's doing
+    seconds: dict = field(default_factory=dict)  # phase -> seconds, as the process reported them (bench only)
 
 
 def bwrap_command(out: Path, hidden: list[Path]) -> list[str]:
@@ -80,6 +84,7 @@ def run_answer(lesson: str, setup: str, answer: list[str], out: Path, timeout: f
                                                                         "KERAS_BACKEND", "CUDA_VISIBLE_DEVICES")}
     env.update(TF_CPP_MIN_LOG_LEVEL="3", TQDM_DISABLE="1", PYTHONDONTWRITEBYTECODE="1", HOME=str(out),
                MPLCONFIGDIR=str(out))
+    spawned = time.time()
     process = subprocess.Popen([*wrapper, sys.executable, "-m", "tlclinic.sandbox", lesson, str(cells), str(out)],
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env=env, start_new_session=True, preexec_fn=_limit_memory, cwd=out)
@@ -92,9 +97,27 @@ def run_answer(lesson: str, setup: str, answer: list[str], out: Path, timeout: f
             return Outcome(error=f"your answer cell ran past the time limit ({timeout:.0f} s) and was stopped")
         return Outcome(error=f"the lesson's set-up did not finish within {timeout:.0f} s", student_fault=False)
     log = log.decode(errors="replace")
+    outcome = _outcome(out, log, process.returncode)
+    outcome.seconds = phase_seconds(out / TIMINGS, spawned, time.time())
+    return outcome
+
+
+def phase_seconds(path: Path, spawned: float, ended: float) -> dict:
+    """Seconds of each of ``PHASES`` (and of the exit) from the times the process wrote; {} when it wrote none."""
+    try:
+        ends = [float(end) for end in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        return {}
+    starts = [spawned, *ends]
+    seconds = {phase: end - start for phase, start, end in zip(PHASES, starts, ends)}
+    return {**seconds, "exit": ended - starts[len(seconds)]} if len(seconds) == len(PHASES) else seconds
+
+
+def _outcome(out: Path, log: str, returncode: int) -> Outcome:
+    """What the finished process left in ``out``: its crossed answer, or why there is none."""
     if not (out / SETUP_DONE).exists():
         tail = [line for line in log.splitlines() if line.strip()][-1:] or ["no output"]
-        return Outcome(error=f"the lesson's set-up failed (exit {process.returncode}): {tail[0][:200]}",
+        return Outcome(error=f"the lesson's set-up failed (exit {returncode}): {tail[0][:200]}",
                        student_fault=False)
     for name in ("answer.json", "error.json"):
         try:
@@ -105,9 +128,9 @@ def run_answer(lesson: str, setup: str, answer: list[str], out: Path, timeout: f
             return Outcome(crossed=found)
         if name == "error.json" and isinstance(found, dict):
             return Outcome(error=str(found.get("error", ""))[:400])
-    if process.returncode in (-signal.SIGKILL, -signal.SIGSEGV) or "MemoryError" in log:
+    if returncode in (-signal.SIGKILL, -signal.SIGSEGV) or "MemoryError" in log:
         return Outcome(error="your answer's process died (out of memory, or killed) before handing over its answer")
-    return Outcome(error=f"your answer cell ended the process (exit code {process.returncode}) before it handed "
+    return Outcome(error=f"your answer cell ended the process (exit code {returncode}) before it handed "
                          "over its answer")
 
 
@@ -119,12 +142,19 @@ def _inside(lesson: str, cells_path: str, out: str) -> int:
     from .lessons import load
 
     cells, folder = json.loads(Path(cells_path).read_text()), Path(out)
+    ends = [time.time()]
+
+    def ended() -> None:
+        ends.append(time.time())
+        (folder / TIMINGS).write_text(json.dumps(ends))
+
     shell = InteractiveShell.instance()
     result = shell.run_cell(cells["setup"], store_history=False)
     if not result.success:
         print(f"the set-up cell failed: {result.error_before_exec or result.error_in_exec!r}")
         return 3
     (folder / SETUP_DONE).touch()
+    ended()
     for index, source in enumerate(cells["answer"], 1):
         result = shell.run_cell(source, store_history=False)
         error = result.error_before_exec or result.error_in_exec
@@ -132,6 +162,7 @@ def _inside(lesson: str, cells_path: str, out: str) -> int:
             message = f"your answer cell raised {type(error).__name__}: {str(error)[:300]}"
             (folder / "error.json").write_text(json.dumps({"error": message}))
             return 0
+    ended()
     name = load(lesson).ANSWER
     if name not in shell.user_ns:
         (folder / "error.json").write_text(json.dumps({"error": f"your answer cells define no `{name}`"}))
@@ -144,8 +175,16 @@ def _inside(lesson: str, cells_path: str, out: str) -> int:
         traceback.print_exc()
         return 0
     (folder / "answer.json").write_text(json.dumps(crossed))
+    ended()
     return 0
 
 
+def exit_now(code: int) -> None:
+    """End the process without tearing TensorFlow down (a second or two): what it hands over is on disk."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(_inside(*sys.argv[1:4]))
+    exit_now(_inside(*sys.argv[1:4]))

@@ -15,7 +15,7 @@ student's code did, only the config arrives, and the config is what is trained a
     python -m tlclinic.verdict REQUESTS.json RESULTS.jsonl
 
 reads a list of ``{"lesson": ..., "answer": <crossed data>, "tests": {grade_id: seed}}`` and writes a line of
-``{grade_id: {"passed": bool, "message": str, "seed": int}}`` per request.  ``check`` (what the notebooks call)
+``{grade_id: {"passed": bool, "message": str, "seed": int, "seconds": float}}`` per request.  ``check`` (what the notebooks call)
 and the grader both run it.
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         for request in requests:
             verdicts = {}
             for test, seed in request["tests"].items():
+                start = time.perf_counter()
                 passed, message = judge(request["lesson"], request["answer"], int(seed))
-                verdicts[test] = {"passed": passed, "message": message, "seed": int(seed)}
+                verdicts[test] = {"passed": passed, "message": message, "seed": int(seed),
+                                  "seconds": time.perf_counter() - start}
             results.write(json.dumps(verdicts) + "\n")
             results.flush()
     return 0
@@ -224,4 +227,6 @@ def check(lesson: str, answer: Any, seed: int = 0) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .sandbox import exit_now
+
+    exit_now(main())
