@@ -43,13 +43,14 @@ sandbox:
 # `make test` is the fast tier; `make e2e` the end-to-end one (notebooks, the sandboxed grader, many seeds).
 # CI (.ci/run) runs both.
 PYTEST := $(PY) -m pytest -n 2 --dist loadgroup
+NUMERICS_FILES := $(shell grep -l "mark.numerics" tests/test_*.py)  # the second pass collects only these
 test: $(STAMP) sandbox
 	TF_ENABLE_ONEDNN_OPTS=0 $(PYTEST) -m "not slow and not e2e" --durations=10
-	TF_ENABLE_ONEDNN_OPTS=1 $(PYTEST) -m "numerics and not e2e"
+	TF_ENABLE_ONEDNN_OPTS=1 $(PYTEST) -m "numerics and not e2e" $(NUMERICS_FILES)
 
 e2e: $(STAMP) sandbox
 	TF_ENABLE_ONEDNN_OPTS=0 $(PYTEST) -m "e2e and not slow" --durations=10
-	TF_ENABLE_ONEDNN_OPTS=1 $(PYTEST) -m "e2e and numerics"
+	TF_ENABLE_ONEDNN_OPTS=1 $(PYTEST) -m "e2e and numerics" $(NUMERICS_FILES)
 
 demo: $(STAMP)
 	$(PY) -m tlclinic.demo

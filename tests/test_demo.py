@@ -46,8 +46,8 @@ def test_a_lesson_that_fails_is_reported_with_its_reason_and_the_others_still_ru
 
     def load(lesson):
         if lesson == "02-relu-regression-output":
-            return types.SimpleNamespace(demo=lambda: (_ for _ in ()).throw(RuntimeError("no data\nat all")))
-        return types.SimpleNamespace(demo=lambda: lost if lesson == "01-softmax-one-unit" else fine)
+            return types.SimpleNamespace(DATA=(), demo=lambda: (_ for _ in ()).throw(RuntimeError("no data\nat all")))
+        return types.SimpleNamespace(DATA=(), demo=lambda: lost if lesson == "01-softmax-one-unit" else fine)
 
     monkeypatch.setattr(demo, "load", load)
     monkeypatch.setattr(demo, "execute", lambda path: nbformat.v4.new_notebook())

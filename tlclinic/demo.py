@@ -29,13 +29,16 @@ from .progress import progress
 from .training import linear_probe
 
 
+PROBE_DATA = "shapes"
+
+
 def probe_backbone() -> list[tuple[str, float, float]]:
     """(weights, test accuracy, seconds) of a linear probe on ``shapes``, pretrained against random weights."""
     rows = []
     for weights in ("pretrained", None):
         start = time.perf_counter()
         backbone = get_backbone("mini_inception", weights=weights)
-        train, test = (cached_features("shapes", split, backbone) for split in ("train", "test"))
+        train, test = (cached_features(PROBE_DATA, split, backbone) for split in ("train", "test"))
         accuracy = linear_probe(train, test)
         rows.append((weights or "random", accuracy, time.perf_counter() - start))
     return rows
@@ -68,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     info = device.report()
     device_name = "CPU" if info["device"].startswith("CPU") else f"GPU: {info['device']}"
-    for name in data.RECIPES:
-        data.ensure(name)
+    for name in sorted({PROBE_DATA, *(dataset for lesson in args.lessons for dataset in load(lesson).DATA)}):
+        data.ensure(name)  # the datasets the probe and the lessons train on (the backbone's source is pretrain's)
     print(f"\ndata ready under {data.DATA_DIR}")
     print("\nlinear probe on shapes (test accuracy), mini_inception backbone")
     for weights, accuracy, seconds in probe_backbone():
