@@ -26,10 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from tlclinic import autograde, data, device, verdict  # first: it keeps TensorFlow's start-up lines quiet
+
 import keras
 import numpy as np
-
-from tlclinic import autograde, data, device, verdict
 from tlclinic.backbone import get_backbone
 from tlclinic.console import quiet
 from tlclinic.features import extract
