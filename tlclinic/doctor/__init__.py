@@ -801,6 +801,8 @@ class Doctor(keras.callbacks.Callback):
                       f"(spread {spread:.2g} <= {FLOAT32_TOLERANCE:g}) after epoch {epoch}.",
                       "look at the other findings: a dead network, a saturated output or a loss without "
                       "gradient all give one answer for every input.", epoch)
+        # Exactly 0, on purpose: a dead relu output is max(0, x) with x < 0 for every input, 0.0 on every kernel
+        # family; a tolerance would also count a live output that predicts values near 0.
         self._zero_epochs = self._zero_epochs + 1 if np.all(predictions == 0) else 0
         if self._zero_epochs >= 2:
             self._add("dead-output", output_layer(self.model).name,
