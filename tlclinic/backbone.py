@@ -68,13 +68,14 @@ def _conv_bn(x, filters: int, size: int, strides: int = 1, name: str | None = No
     return layers.Activation("relu")(x)
 
 
-def _inception_block(x, ones: int, threes: tuple[int, int], fives: tuple[int, int], pool: int):
-    """InceptionV3's four parallel branches: 1x1, 1x1->3x3, 1x1->3x3->3x3, pool->1x1."""
+def _inception_block(x, ones: int, threes: tuple[int, int], fives: tuple[int, int], pool: int, name: str):
+    """InceptionV3's four parallel branches: 1x1, 1x1->3x3, 1x1->3x3->3x3, pool->1x1, joined by a layer named
+    like InceptionV3's (``mixed0``, ``mixed1``, ...), so that fine-tuning can unfreeze the blocks above one by name."""
     a = _conv_bn(x, ones, 1)
     b = _conv_bn(_conv_bn(x, threes[0], 1), threes[1], 3)
     c = _conv_bn(_conv_bn(_conv_bn(x, fives[0], 1), fives[1], 3), fives[1], 3)
     d = _conv_bn(layers.AveragePooling2D(3, strides=1, padding="same")(x), pool, 1)
-    return layers.Concatenate()([a, b, c, d])
+    return layers.Concatenate(name=name)([a, b, c, d])
 
 
 def build_mini_inception(num_classes: int | None = None) -> keras.Model:
@@ -83,11 +84,11 @@ def build_mini_inception(num_classes: int | None = None) -> keras.Model:
     x = _conv_bn(inputs, 24, 3, strides=2)
     x = _conv_bn(x, 32, 3)
     x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
-    x = _inception_block(x, 16, (16, 32), (8, 16), 16)
+    x = _inception_block(x, 16, (16, 32), (8, 16), 16, "mixed0")
     x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
-    x = _inception_block(x, 32, (24, 48), (12, 24), 24)
+    x = _inception_block(x, 32, (24, 48), (12, 24), 24, "mixed1")
     x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
-    x = _inception_block(x, 48, (32, 64), (16, 48), 32)
+    x = _inception_block(x, 48, (32, 64), (16, 48), 32, "mixed2")
     features = layers.GlobalAveragePooling2D(name="features")(x)
     if num_classes is None:
         return keras.Model(inputs, features, name="mini_inception")

@@ -5,16 +5,18 @@
 
 Each answer goes through the check as the verifier receives it (crossed to its Keras config and rebuilt).
 With ``--write`` each lesson's table is written to ``calibration/onednn-<0|1>.md`` in the lesson's folder, named
-by the TensorFlow CPU kernel family it ran under (``TF_ENABLE_ONEDNN_OPTS``; unset means 1 on x86).
+by the TensorFlow CPU kernel family it ran under (``TF_ENABLE_ONEDNN_OPTS``; unset means 1 on x86), and every
+seed's metrics beside it in ``onednn-<0|1>.json`` (what a lesson plots from its calibration).
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -38,6 +40,8 @@ class Calibration:
     failures: list[str]
     also_min: float = float("nan")  # the range of a second metric, when the calibration reports one
     also_max: float = float("nan")
+    values: list[float] = field(default_factory=list)  # the metric at each seed that trained (seeds in order)
+    also_values: list[float] = field(default_factory=list)
 
     @property
     def as_expected(self) -> bool:
@@ -64,7 +68,7 @@ def calibrate(heads: dict[str, Callable[[int], Run]], should_pass: dict[str, boo
             except AssertionError as error:
                 failures.append(f"seed {seed}: {str(error).splitlines()[0]}")
         rows.append(Calibration(name, should_pass[name], len(seeds) - len(failures), len(seeds),
-                                *_range(values), failures, *_range(others)))
+                                *_range(values), failures, *_range(others), values, others))
     return rows
 
 
@@ -143,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
             path = table_path(lesson)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(f"{heading}\n\n{table}\n")
+            path.with_suffix(".json").write_text(json.dumps(
+                {"seeds": args.seeds, "onednn": kernel_family(), "rows": [
+                    {"head": r.head, "should_pass": r.should_pass, "passed": r.passed, "values": r.values,
+                     "also_values": r.also_values} for r in rows]}, indent=1) + "\n")
         for row in rows:
             if not row.as_expected:
                 ok = False

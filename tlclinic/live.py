@@ -37,20 +37,26 @@ class Experiment:
 
 
 class LiveView:
-    """An ipywidgets control over an ``Experiment``: changing its value retrains and redraws in place."""
+    """An ipywidgets control over an ``Experiment``: changing its value retrains and redraws in place.
 
-    def __init__(self, experiment: Experiment, control: widgets.ValueWidget):
+    ``control`` is one value widget, or a box of them with ``read()`` giving the experiment's value from them."""
+
+    def __init__(self, experiment: Experiment, control: widgets.Widget, read: Callable[[], Any] | None = None):
         self.experiment, self.control = experiment, control
         self.output = widgets.Output()
         self.status = widgets.Label()
-        control.value = experiment.value
-        control.observe(self._changed, names="value")
+        if read is None:
+            control.value = experiment.value
+            read = lambda: control.value  # noqa: E731
+        self._read = read
+        for widget in getattr(control, "children", None) or [control]:
+            widget.observe(self._changed, names="value")
         self._show()
         self.widget = widgets.VBox([control, self.status, self.output])
 
     def _changed(self, change) -> None:
         self.status.value = "training…"
-        self.experiment.set(change["new"])
+        self.experiment.set(self._read())
         self._show()
 
     def _show(self) -> None:
@@ -70,6 +76,17 @@ def toggle(options: list[str], value: str, train: Callable[[str], Run],
     control = widgets.ToggleButtons(options=options, value=value, description=description,
                                     style={"button_width": "auto"})
     return LiveView(Experiment(train, draw, value), control)
+
+
+def checkboxes(labels: dict[str, str], value: dict[str, bool], train: Callable[[dict[str, bool]], Run],
+               draw: Callable[[Run, Figure, dict[str, bool]], None]) -> LiveView:
+    """One checkbox per flag (``labels``: flag -> its label); any change retrains with ``train({flag: on})``."""
+    boxes = {flag: widgets.Checkbox(value=value[flag], description=label, indent=False,
+                                    layout=widgets.Layout(width="auto"))
+             for flag, label in labels.items()}
+    control = widgets.VBox(list(boxes.values()))
+    return LiveView(Experiment(train, draw, dict(value), figsize=(12, 3.6)), control,
+                    read=lambda: {flag: box.value for flag, box in boxes.items()})
 
 
 def log_slider(low: int, high: int, value: float, train: Callable[[float], Run],

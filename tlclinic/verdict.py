@@ -1,10 +1,12 @@
 """The verdict on a student's answer, reached in a process where no student code has run.
 
-A student's answer is a function in the notebook: ``build_head`` (lessons 01 and 02) or ``make_optimizer``
-(lesson 03).  It crosses to the verifier as data, never as code:
+A student's answer is a function in the notebook: ``build_head`` (lessons 01 and 02), ``make_optimizer``
+(lesson 03) or ``build_pipeline`` (lesson 04: the model, and how it is prepared for fine-tuning).  It crosses to
+the verifier as data, never as code:
 
 * ``cross`` runs on the student's side (their kernel, or the grader's sandbox): it calls the answer once and
-  turns what it returned into JSON, the Keras config of the compiled head or of the optimizer;
+  turns what it returned into JSON, the Keras config of the compiled head or of the optimizer (for a pipeline,
+  the model's config before and after its ``fine_tune``, which differ only in which layers train);
 * ``judge`` runs here, in a fresh process: it refuses any config that names something outside Keras (a
   ``Lambda``, a custom class, a module of the student's), rebuilds the head or optimizer from the config in
   Keras's safe mode, trains it from fresh weights on the cached features, and applies the lesson's check.
@@ -64,10 +66,59 @@ def cross(lesson: str, answer: Any) -> dict:
         if not compile_config:
             raise TypeError("build_head should return a compiled model: call model.compile(...) before returning it")
         return {"kind": kind, "model": keras.saving.serialize_keras_object(model), "compile": compile_config}
+    if kind == "pipeline":
+        return _cross_pipeline(answer)
     first, second = answer(), answer()
     if not isinstance(first, keras.optimizers.Optimizer):
         raise TypeError(f"make_optimizer should return a Keras optimizer, not {type(first).__name__}")
     return {"kind": kind, "optimizer": keras.optimizers.serialize(first), "new_each_call": first is not second}
+
+
+def _cross_pipeline(build_pipeline: Any) -> dict:
+    """``build_pipeline(backbone) -> (model, fine_tune)`` as data: the model's config and compile config as built,
+    and again after ``fine_tune()`` (which layers train, and the second stage's optimizer)."""
+    import keras
+
+    from .backbone import build_mini_inception
+
+    built = build_pipeline(build_mini_inception())
+    if not (isinstance(built, tuple) and len(built) == 2 and isinstance(built[0], keras.Model) and callable(built[1])):
+        raise TypeError("build_pipeline should return (model, fine_tune): a compiled keras.Model and a function of "
+                        f"no arguments that prepares it for fine-tuning, not {type(built).__name__}")
+    model, fine_tune = built
+    if not model.get_compile_config():
+        raise TypeError("build_pipeline should return a compiled model: call model.compile(...) before returning it")
+    crossed = {"kind": "pipeline", "model": keras.saving.serialize_keras_object(model),
+               "compile": model.get_compile_config()}
+    fine_tune()
+    return {**crossed, "tuned": keras.saving.serialize_keras_object(model), "tuned_compile": model.get_compile_config()}
+
+
+def _trainable_flags(config: dict, path: tuple = ()) -> dict[tuple, bool]:
+    """(name, name, ...) path of every layer in a serialised model -> its ``trainable``, nested models' too."""
+    inner = config.get("config") or {}
+    here = (*path, inner.get("name"))
+    flags = {here: bool(inner["trainable"])} if "trainable" in inner else {}
+    for child in inner.get("layers") or []:
+        flags.update(_trainable_flags(child, here))
+    return flags
+
+
+def _without_trainable(config: Any) -> Any:
+    """A serialised model less what ``fine_tune`` may change: the trainable flags and the compile config."""
+    if isinstance(config, dict):
+        return {k: _without_trainable(v) for k, v in config.items() if k not in ("trainable", "compile_config")}
+    return [_without_trainable(v) for v in config] if isinstance(config, list) else config
+
+
+def _set_trainable(layer, flags: dict[tuple, bool], path: tuple = ()) -> None:
+    """Set each layer's ``trainable`` from ``flags``, a container before what it holds (Keras passes a
+    container's flag down to its layers)."""
+    here = (*path, layer.name)
+    if here in flags:
+        layer.trainable = flags[here]
+    for child in getattr(layer, "layers", None) or []:
+        _set_trainable(child, flags, here)
 
 
 # ---- the verifier's side -----------------------------------------------------------------------------------
@@ -110,6 +161,8 @@ def rebuild(crossed: dict):
             return model
 
         return build_head
+    if crossed.get("kind") == "pipeline":
+        return _rebuild_pipeline(crossed)
     if crossed.get("kind") == "optimizer":
         if not crossed.get("new_each_call", True):
             raise AssertionError("make_optimizer returned the same optimizer twice: it should make a new one on "
@@ -117,6 +170,33 @@ def rebuild(crossed: dict):
         optimizer_config = crossed["optimizer"]
         return lambda: keras.optimizers.deserialize(copy.deepcopy(optimizer_config))
     raise Refused(f"unknown kind of answer: {crossed.get('kind')!r}")
+
+
+def _rebuild_pipeline(crossed: dict):
+    """``build_pipeline`` again from its data: the model from its config, ``fine_tune`` as the trainable flags and
+    compile config it left (the backbone it is given is not used: the model's config holds its own)."""
+    import keras
+
+    if _without_trainable(crossed["model"]) != _without_trainable(crossed["tuned"]):
+        raise Refused("fine_tune changed the model itself: it should only choose which layers train and compile")
+    flags = _trainable_flags(crossed["tuned"])
+
+    def build_pipeline(backbone):
+        model = keras.saving.deserialize_keras_object(copy.deepcopy(crossed["model"]), safe_mode=True)
+        if not isinstance(model, keras.Model):
+            raise Refused(f"the config describes a {type(model).__name__}, not a keras.Model")
+        if model.count_params() > MAX_PARAMETERS:
+            raise AssertionError(f"the model has {model.count_params():,} parameters; the grader trains models of "
+                                 f"up to {MAX_PARAMETERS:,}")
+        model.compile_from_config(copy.deepcopy(crossed["compile"]))
+
+        def fine_tune():
+            _set_trainable(model, flags)
+            model.compile_from_config(copy.deepcopy(crossed["tuned_compile"]))
+
+        return model, fine_tune
+
+    return build_pipeline
 
 
 def as_data_and_back(lesson: str, answer: Any):

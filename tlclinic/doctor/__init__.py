@@ -23,6 +23,8 @@ The kinds of finding (``KINDS``):
 - ``collapsed-output``: every validation prediction is the same, within 1e-6.
 - ``dead-output``: every validation prediction is exactly 0 after two consecutive epochs.
 - ``nan``: the loss or the weights are NaN or infinite (with the training step where it started).
+- ``nothing-trainable``: the compiled model has no trainable weight, so ``fit`` changes nothing (question 000
+  froze ``model.layers[:249]``, InceptionV3's count: on a smaller backbone that is every layer, the new head too).
 
 Thresholds, and their margins measured on the catalogue (``python -m tlclinic.doctor.catalogue --seeds 5``:
 18 programs and their twins, seeds 0-4, the same under ``TF_ENABLE_ONEDNN_OPTS=0`` and ``=1``):
@@ -69,6 +71,7 @@ KINDS = {
     "collapsed-output": "the model gives the same prediction for every input",
     "dead-output": "every prediction is exactly 0, epoch after epoch: the output unit is dead",
     "nan": "the loss or the weights became NaN or infinite",
+    "nothing-trainable": "no weight of the model is trainable: training changes nothing",
 }
 
 DEAD_RELU_SHARE = 0.7
@@ -300,6 +303,13 @@ def _call_input(model: keras.Model, x):
     return [x] if isinstance(model, keras.Sequential) else x
 
 
+def _input_in(model: keras.Model, layer: keras.layers.Layer):
+    """What ``layer`` is called on inside ``model``: for a nested model called once, the tensor of that call (its
+    own ``input`` is its inner Input, which a backbone called after preprocessing layers is not fed directly)."""
+    nodes = getattr(layer, "_inbound_nodes", [])
+    return nodes[0].input_tensors[0] if isinstance(layer, keras.Model) and len(nodes) == 1 else layer.input
+
+
 class LayerProbe:
     """The inputs or outputs (``side``) of every layer with ``wanted(layer)`` of a functional or sequential
     model, nested models included, computed in inference mode by probe models on the same graph.
@@ -310,7 +320,8 @@ class LayerProbe:
     def __init__(self, model: keras.Model, wanted: Callable[[keras.layers.Layer], bool], side: str = "output"):
         self.model = model
         self.found = [layer for layer in model.layers if isinstance(layer, keras.Model) or wanted(layer)]
-        tensors = {str(i): layer.input if isinstance(layer, keras.Model) or side == "input" else layer.output
+        tensors = {str(i): _input_in(model, layer) if isinstance(layer, keras.Model) or side == "input"
+                   else layer.output
                    for i, layer in enumerate(self.found)}  # a dict: a list of one output would come back unlisted
         self._probe = keras.Model(_graph_inputs(model), tensors) if self.found else None
         self._nested = {i: LayerProbe(layer, wanted, side) for i, layer in enumerate(self.found)
@@ -587,13 +598,27 @@ def check_learning_rate(model: keras.Model) -> list[Finding]:
         confirmed=False)]
 
 
+def check_trainable(model: keras.Model) -> list[Finding]:
+    """A model with weights none of which is trainable: ``fit`` runs, and changes nothing."""
+    if model.trainable_weights or not model.weights:
+        return []
+    frozen = sum(1 for layer in model.layers if layer.weights)
+    return [Finding(
+        "nothing-trainable", "",
+        f"0 of the model's {len(model.weights)} weight tensors are trainable ({frozen} layers with weights, all "
+        "frozen).",
+        "make the new head trainable, and unfreeze backbone layers by name (the blocks above 'mixed…'), not by an "
+        "index counted on another network.",
+        confirmed=True)]
+
+
 def diagnose(model: keras.Model, x, y) -> Report:
     """Static checks of a compiled model before training: softmax over one unit, output range, loss against
-    output and labels, learning rate.  ``x`` is a data sample (its first examples are run through the
-    layers), ``y`` the targets the model will be fitted on."""
+    output and labels, learning rate, nothing trainable.  ``x`` is a data sample (its first examples are run
+    through the layers), ``y`` the targets the model will be fitted on."""
     sample = _sample(x)
     return Report([*check_softmax_one_unit(model, sample), *check_output_range(model, y),
-                   *check_loss_mismatch(model, y), *check_learning_rate(model)])
+                   *check_loss_mismatch(model, y), *check_learning_rate(model), *check_trainable(model)])
 
 
 # ----------------------------------------------------------------------------------- watching the training

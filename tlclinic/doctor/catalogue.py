@@ -476,13 +476,16 @@ def margins(rows: list[Row]) -> dict[str, float]:
     }
 
 
-def lessons_table(seeds) -> str:
+def lessons_table(seeds, names=()) -> str:
     """Each lesson's programs (``doctor_cases()``) at each seed: what the doctor names against what it must
-    (the kinds of a broken program among its findings; no finding at all on a fix), as a Markdown table."""
+    (the kinds of a broken program among its findings; no finding at all on a fix), as a Markdown table.
+    ``names``: only those lessons (default: all)."""
     from ..lessons import discover
 
     lines = ["| lesson | program | must name | as expected | kinds named |", "|---|---|---|---|---|"]
     for name, lesson in discover().items():
+        if names and name not in names:
+            continue
         for program, (report_at, expected) in lesson.doctor_cases().items():
             reports = [report_at(seed) for seed in seeds]
             ok = sum(expected <= set(r.kinds) if expected else not r.findings for r in reports)
@@ -496,9 +499,10 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5, help="run seeds 0..N-1 (default 5)")
     parser.add_argument("--lessons", action="store_true", help="the lessons' own programs instead of the catalogue")
+    parser.add_argument("names", nargs="*", metavar="LESSON", help="with --lessons: only these lessons")
     args = parser.parse_args(argv)
     if args.lessons:
-        print(lessons_table(range(args.seeds)))
+        print(lessons_table(range(args.seeds), args.names))
         return
     rows = run_catalogue(range(args.seeds))
     print(table(rows))

@@ -1,0 +1,142 @@
+"""Lesson 04: what each line of question 000's program does on Keras 3, and the graded check on its pipelines.
+
+The facts the notebook states about Keras are tested here on small models (fast); the check on the lesson's
+pipelines trains (end to end).  Calibration runs every pipeline over 20 seeds (`make calibrate`).
+"""
+import json
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from tlclinic import data, verdict
+from tlclinic.lessons import whole_program as lesson
+from tlclinic.lessons.whole_program import pipeline, question
+
+
+def test_fit_generator_is_gone_from_keras_3():
+    model = keras.Sequential([keras.Input((3,)), layers.Dense(1)])
+    with pytest.raises(AttributeError, match="fit_generator"):
+        model.fit_generator
+
+
+def test_inception_v3_refuses_the_questions_64_pixels_offline():
+    assert question.inception_v3_at(64).startswith("ValueError: Input size must be at least 75x75")
+    assert question.inception_v3_at(75) == ""
+
+
+def test_steps_per_epoch_beyond_the_data_warns_and_each_epoch_runs_the_data_once():
+    dataset = keras.utils.image_dataset_from_directory(data.ensure("shapes") / "test", image_size=(8, 8),
+                                                       batch_size=5, label_mode="binary", verbose=False)
+    model = keras.Sequential([keras.Input((8, 8, 3)), layers.Flatten(), layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    counter = question._CountSteps()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(dataset, steps_per_epoch=1000, epochs=2, callbacks=[counter], verbose=0)
+    assert counter.steps == [20, 20]  # 100 images in batches of 5, each epoch
+    assert sum("Your input ran out of data" in str(w.message) for w in caught) == 2
+
+
+def test_the_questions_index_freezes_every_layer_of_the_flat_model_on_the_mini_backbone():
+    model = question.question_model()
+    assert len(model.layers) < question.QUESTION_INDEX
+    assert model.trainable_weights == [] and model.weights
+
+
+def test_on_keras_3_training_false_at_a_nested_call_does_not_keep_batchnorm_from_training():
+    """What the lesson teaches: fit's training=True overrides it; a frozen BatchNorm layer stays in inference."""
+    x = np.random.default_rng(0).normal(3.0, 2.0, (64, 4)).astype("float32")
+    for frozen in (False, True):
+        inner_input = keras.Input((4,))
+        norm = layers.BatchNormalization()
+        base = keras.Model(inner_input, norm(inner_input))
+        outer_input = keras.Input((4,))
+        model = keras.Model(outer_input, layers.Dense(1)(base(outer_input, training=False)))
+        norm.trainable = not frozen
+        model.compile("adam", "mse")
+        model.fit(x, x[:, :1], epochs=1, verbose=0)
+        moved = float(np.max(np.abs(keras.ops.convert_to_numpy(norm.moving_mean))))
+        assert (moved == 0.0) == frozen, (frozen, moved)  # an update no step touched stays exactly 0
+
+
+def test_unfreezing_by_name_trains_the_top_block_and_keeps_batchnorm_frozen():
+    backbone = keras.models.clone_model(lesson.get_backbone().model)
+    pipeline.unfreeze_above(backbone, "mixed1")
+    names = [layer.name for layer in backbone.layers]
+    after = backbone.layers[names.index("mixed1") + 1:]
+    assert all(not layer.trainable for layer in backbone.layers[:names.index("mixed1") + 1])
+    assert all(layer.trainable != isinstance(layer, layers.BatchNormalization) for layer in after)
+    assert backbone.trainable_weights and all("moving" not in w.path for w in backbone.trainable_weights)
+    with pytest.raises(ValueError, match="mixed0, mixed1, mixed2"):
+        pipeline.unfreeze_above(backbone, "mixed9")
+
+
+def _flags(model):
+    """Which layers with weights train (an InputLayer's flag means nothing and is not serialised)."""
+    return [(type(layer).__name__, layer.trainable) for layer in model._flatten_layers(include_self=False) if layer.weights]
+
+
+def test_a_pipeline_crosses_as_data_and_its_fine_tune_sets_the_same_layers_trainable():
+    for choices in (pipeline.FIXED, pipeline.only("batchnorm_training"), pipeline.QUESTION):
+        original = pipeline.pipeline_of(choices)(keras.models.clone_model(lesson.get_backbone().model))
+        rebuilt = verdict.as_data_and_back(lesson.NAME, pipeline.pipeline_of(choices))(None)
+        for model, fine_tune in (original, rebuilt):
+            fine_tune()
+        assert _flags(original[0]) == _flags(rebuilt[0])
+        assert len(original[0].trainable_weights) == len(rebuilt[0].trainable_weights)
+        assert (original[0].optimizer.get_config()["learning_rate"]
+                == pytest.approx(rebuilt[0].optimizer.get_config()["learning_rate"]))
+
+
+def test_a_fine_tune_that_changes_the_model_or_returns_something_else_is_refused():
+    def grows(backbone):
+        model, _ = pipeline.pipeline_of(pipeline.FIXED)(backbone)
+
+        def fine_tune():
+            model.layers[-1].activation = keras.activations.relu
+            model.compile("adam", "binary_crossentropy")
+        return model, fine_tune
+
+    with pytest.raises(verdict.Refused, match="fine_tune changed the model"):
+        verdict.as_data_and_back(lesson.NAME, grows)
+    with pytest.raises(TypeError, match=r"\(model, fine_tune\)"):
+        verdict.cross(lesson.NAME, lambda backbone: pipeline.pipeline_of(pipeline.FIXED)(backbone)[0])
+
+
+def test_the_committed_ablation_covers_every_bug_at_five_seeds_or_more():
+    rows, note = lesson.ablation()
+    assert {row["head"] for row in rows} == set(lesson.family())
+    assert all(len(row["values"]) >= 5 and len(row["also_values"]) == len(row["values"]) for row in rows)
+    assert "seeds each" in note
+
+
+@pytest.mark.e2e
+@pytest.mark.numerics
+@pytest.mark.parametrize("name", list(lesson.family()))
+def test_the_check_passes_every_valid_pipeline_and_names_each_bug(name):
+    """Seed 0 here, seeds 0 to 19 in the committed calibration."""
+    build, should_pass = lesson.family()[name]
+    expected = {"1/255": "fed pixels in [-1, 1]", "64": "at least 75x75", "index": "trains its top",
+                "BatchNorm": "BatchNorm statistics", "1e-3": "features move", "five": "fed pixels in [-1, 1]"}
+    if should_pass:
+        lesson.check_converges(verdict.as_data_and_back(lesson.NAME, build), seed=0)
+        return
+    with pytest.raises(AssertionError) as failed:
+        lesson.check_converges(verdict.as_data_and_back(lesson.NAME, build), seed=0)
+    assert any(key in name and words in str(failed.value) for key, words in expected.items()), str(failed.value)
+
+
+@pytest.mark.e2e
+def test_each_checkbox_retrains_with_its_bug_put_back_or_taken_out_and_a_revisit_is_a_redraw():
+    view = lesson.live()
+    first = view.experiment.run
+    assert first.backbone_input[:2] == (0.0, pytest.approx(1.0, abs=1e-3))  # every bug on: pixels / 255
+    box = view.control.children[pipeline.BUGS.index("rescale_255")]
+    box.value = False
+    assert view.experiment.value == {**{bug: True for bug in pipeline.BUGS}, "rescale_255": False}
+    assert view.experiment.run is not first and view.experiment.run.backbone_input[0] < -0.5
+    box.value = True
+    assert view.experiment.run is first

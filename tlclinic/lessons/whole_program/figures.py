@@ -1,0 +1,46 @@
+"""Lesson 04's figures: one pipeline's two stages and the grader's criteria, and the ablation over seeds."""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ...plots import epochs_of, figure
+from .pipeline import PipelineRun, accuracy
+
+
+def draw_run(run: PipelineRun, fig: Figure, title: str = "", criteria=()) -> None:
+    """Validation accuracy through both stages, and each graded criterion with what was measured."""
+    acc_ax, text_ax = fig.subplots(1, 2, width_ratios=(1, 1.3))
+    acc = [accuracy(p, run.val_targets) for p in run.val_predictions]
+    acc_ax.plot(epochs_of(acc), acc, "-o", label="validation accuracy")
+    acc_ax.axvline(run.head_epochs + 0.5, color="grey", ls=":", label="fine-tuning starts")
+    acc_ax.axhline(0.5, color="lightgrey", ls="--", label="chance")
+    acc_ax.set(xlabel="epoch (head, then fine-tuning)", ylim=(0.4, 1.0), title="accuracy through both stages")
+    acc_ax.legend(loc="lower right", fontsize="small")
+    text_ax.axis("off")
+    text_ax.set_title("what the grader measures", loc="left")
+    for row, (name, measured, ok) in enumerate(criteria):
+        y = 0.92 - row * 0.16
+        text_ax.text(0.0, y, "pass" if ok else "FAIL", color="green" if ok else "crimson", weight="bold",
+                     transform=text_ax.transAxes, va="top")
+        text_ax.text(0.12, y, f"{name}\n{measured}", transform=text_ax.transAxes, va="top", fontsize="small")
+    if title:
+        fig.suptitle(title)
+
+
+def ablation_figure(rows: list[dict], note: str) -> Figure:
+    """Each pipeline's validation accuracy over seeds: after fine-tuning (mean, min-max) and before it."""
+    fig = figure(11, 0.45 * len(rows) + 1.4)
+    ax = fig.subplots()
+    names = [row["head"] for row in rows][::-1]
+    for y, row in enumerate(rows[::-1]):
+        tuned, frozen = np.asarray(row["values"]), np.asarray(row["also_values"])
+        ax.plot([tuned.min(), tuned.max()], [y, y], color="tab:blue", lw=3, alpha=0.5)
+        ax.plot(tuned.mean(), y, "o", color="tab:blue", label="after fine-tuning: mean, min-max" if y == 0 else None)
+        ax.plot(frozen.mean(), y, "|", color="black", ms=12, label="head only (frozen backbone): mean" if y == 0 else None)
+    ax.set_yticks(range(len(names)), names)
+    ax.set(xlabel="validation accuracy (100 test images)", xlim=(0.45, 1.0))
+    ax.axvline(0.5, color="lightgrey", ls="--")
+    ax.set_title(note, loc="left", fontsize="small")
+    ax.legend(loc="lower left", fontsize="small")
+    return fig
