@@ -61,3 +61,26 @@ def test_a_lesson_that_fails_is_reported_with_its_reason_and_the_others_still_ru
                if line.startswith("| 0")}
     assert results == {name: "FAILED" if name < "03" else "ok" for name in lessons.names()}
     assert "FAILED" in (tmp_path / "index.html").read_text()
+
+
+def test_a_run_of_one_lesson_keeps_the_other_lessons_rows_and_sections_from_the_last_run(tmp_path, monkeypatch):
+    def figured(name):
+        return lessons.Demo(f"symptom of {name}", "a fix", "a metric", True, True, figures={"curves": _Figure()})
+
+    class _Figure:
+        def savefig(self, path, dpi):
+            path.write_bytes(b"\x89PNG\r\n\x1a\n")
+
+    monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(DATA=(), demo=lambda: figured(name)))
+    monkeypatch.setattr(demo, "execute", lambda path: nbformat.v4.new_notebook())
+    monkeypatch.setattr(demo, "probe_backbone", lambda: [])
+    assert demo.main(["--out", str(tmp_path)]) == 0
+    first, last = lessons.names()[0], lessons.names()[-1]
+    monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(
+        DATA=(), demo=lambda: lessons.demo("nothing seen", "a fix", "a metric", False, "no symptom", (True, ""), {})))
+    assert demo.main([last, "--out", str(tmp_path)]) == 1
+    table = (tmp_path / "table.md").read_text()
+    assert f"| {first} | symptom of {first} |" in table and f"FAILED {last}: the symptom was not reproduced" in table
+    assert len([line for line in table.splitlines() if line.startswith("| 0")]) == len(lessons.names())
+    page = (tmp_path / "index.html").read_text()
+    assert f"{first}-curves.png" in page and f"kept from earlier runs: {first} of " in page

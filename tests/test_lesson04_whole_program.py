@@ -3,7 +3,6 @@
 The facts the notebook states about Keras are tested here on small models (fast); the check on the lesson's
 pipelines trains (end to end).  Calibration runs every pipeline over 20 seeds (`make calibrate`).
 """
-import json
 import warnings
 
 import keras

@@ -7,7 +7,8 @@ Reports the device, draws the datasets if needed and shows that the pretrained b
 the solution notebook headless, runs the lesson's broken program and its fix, and measures both.  It writes
 ``build/report/``: ``index.html`` (opens offline, no server), each executed notebook as HTML, PNG plots and
 ``table.md``, and prints the table.  It exits 1 when any lesson did not reproduce its symptom or its fix did
-not converge, saying why; the other lessons still run and are reported.
+not converge, saying why; the other lessons still run and are reported.  A run of some lessons keeps the other
+lessons' rows and sections from the last run into the same ``--out`` (``rows.json``), saying so.
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def probe_backbone() -> list[tuple[str, float, float]]:
 def run_lesson(lesson: str, out: Path, device_name: str) -> report.Row:
     """Execute a lesson's solution notebook and its demo; any error becomes the row's reason."""
     start = time.perf_counter()
-    row = report.Row(lesson, None, 0.0, device_name)
+    row = report.Row(lesson, None, 0.0, device_name, date=str(datetime.date.today()))
     try:
         nb = execute(source_notebook(lesson))
         body, _ = HTMLExporter().from_notebook_node(nb)
@@ -85,12 +86,16 @@ def main(argv: list[str] | None = None) -> int:
         bar.set_postfix_str(lesson)
         rows.append(run_lesson(lesson, args.out, device_name))
         print(f"{lesson}: {'ok' if rows[-1].ok else 'FAILED'} in {rows[-1].seconds:.1f} s", flush=True)
-    table = report.format_table(rows)
+    shown = report.merged(report.load_rows(args.out), rows, names())
+    report.save_rows(shown, args.out)
+    table = report.format_table(shown)
     (args.out / "table.md").write_text(table + "\n")
+    kept = [row for row in shown if row not in rows]
     intro = (f"make demo on {datetime.date.today()}: {device_name}, Keras {info['keras']} on {info['backend']}, "
-             f"{len(rows)} lessons in {time.perf_counter() - began:.0f} s. Each lesson: its solution notebook "
-             "executed headless, then its broken program and its fix, measured.")
-    index = report.write_index(rows, args.out, intro)
+             f"{len(rows)} lessons in {time.perf_counter() - began:.0f} s"
+             + (f" (kept from earlier runs: {', '.join(f'{r.lesson} of {r.date}' for r in kept)})" if kept else "")
+             + ". Each lesson: its solution notebook executed headless, then its broken program and its fix, measured.")
+    index = report.write_index(shown, args.out, intro)
     print(f"\n{table}\n\nreport: {index}")
     return 0 if all(row.ok for row in rows) else 1
 

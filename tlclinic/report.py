@@ -1,7 +1,9 @@
 """The report ``make demo`` writes: a row per lesson, the table, and an index page with the plots."""
 from __future__ import annotations
 
+import dataclasses
 import html
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ class Row:
     device: str
     error: str = ""  # an exception that stopped the lesson
     notebook_html: str = ""  # file name of the executed notebook, rendered
+    date: str = ""  # the day it ran
 
     @property
     def ok(self) -> bool:
@@ -32,6 +35,35 @@ class Row:
         d = self.demo
         return (self.lesson, d.symptom if d else "-", d.fix if d else "-", d.metric if d else "-",
                 f"{self.seconds:.1f}", self.device)
+
+
+ROWS = "rows.json"  # beside index.html: every lesson's last row, so a run of one lesson keeps the others
+
+
+def save_rows(rows: list[Row], out: Path) -> None:
+    """The rows as JSON in ``out`` (the figures by name: their PNG files are already there)."""
+    kept = [{**{f.name: getattr(row, f.name) for f in dataclasses.fields(row) if f.name != "demo"},
+             "demo": None if row.demo is None else {**{f.name: getattr(row.demo, f.name)
+                                                      for f in dataclasses.fields(row.demo) if f.name != "figures"},
+                                                   "figures": list(row.demo.figures)}} for row in rows]
+    (out / ROWS).write_text(json.dumps(kept, indent=1) + "\n")
+
+
+def load_rows(out: Path) -> list[Row]:
+    """The rows an earlier run saved in ``out`` ([] when there are none or they cannot be read)."""
+    try:
+        saved = json.loads((out / ROWS).read_text())
+        return [Row(**{**row, "demo": None if row["demo"] is None else Demo(
+            **{**row["demo"], "figures": dict.fromkeys(row["demo"]["figures"])})}) for row in saved]
+    except (OSError, ValueError, TypeError, KeyError):
+        return []
+
+
+def merged(earlier: list[Row], now: list[Row], order: list[str]) -> list[Row]:
+    """This run's rows, and for every other lesson of ``order`` its row from an earlier run, in lesson order."""
+    by_lesson = {row.lesson: row for row in earlier if row.lesson in order}
+    by_lesson.update({row.lesson: row for row in now})
+    return [by_lesson[name] for name in order if name in by_lesson]
 
 
 def format_table(rows: list[Row]) -> str:

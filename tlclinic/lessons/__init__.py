@@ -30,10 +30,11 @@ PARTS = {
     "QUESTIONS": "the questions it comes from, by their number in the questions' folder, e.g. ('000',)",
     "DATA": "the datasets it trains on (names of tlclinic.data.RECIPES)",
     "ANSWER": "the name of the function the student writes",
-    "ANSWER_KIND": "what crosses to the verifier: 'head' (a compiled model) or 'optimizer'",
+    "ANSWER_KIND": "what crosses to the verifier: 'head' (a compiled model), 'optimizer' or 'pipeline' (a model "
+                   "around the backbone and its fine_tune step)",
     "CHECK": "what the graded check asks, in one sentence built from its thresholds (the notebook prints it)",
     "CALIBRATION_METRIC": "the metric calibrate() reports",
-    "train": "train(...) -> Run: trains a head on the lesson's cached features",
+    "train": "train(...) -> Run: trains the answer (a head on the lesson's cached features; lesson 04 a pipeline)",
     "reproduce": "reproduce(seed=0) -> the question's program run as asked",
     "live": "live() -> a LiveView: the control whose every change retrains and redraws",
     "check_converges": "check_converges(answer, seed) -> the graded check, run by the verifier",

@@ -20,8 +20,8 @@ from ...live import LiveView, checkboxes
 from ...plots import figure
 from .. import Demo, converges, demo as demo_result
 from .figures import ablation_figure, draw_run
-from .pipeline import (BUGS, FINE_TUNE_EPOCHS, FIXED, HEAD_EPOCHS, QUESTION, Choices, PipelineRun, accuracy, build_model, only, pipeline_of,
-                       train_pipeline, unfreeze_above)
+from .pipeline import (BUGS, FINE_TUNE_EPOCHS, FIXED, HEAD_EPOCHS, QUESTION, Choices, PipelineRun, build_model, only,
+                       pipeline_of, train_pipeline)
 from .question import QuestionRun, inception_v3_at, question_model, run_question
 
 NAME = "04-whole-program"

@@ -5,7 +5,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ...plots import epochs_of, figure
-from .pipeline import PipelineRun, accuracy
+from ...symptoms import accuracy
+from .pipeline import PipelineRun
 
 
 def draw_run(run: PipelineRun, fig: Figure, title: str = "", criteria=()) -> None:

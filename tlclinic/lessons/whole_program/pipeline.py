@@ -18,6 +18,7 @@ from keras import layers
 
 from ... import data
 from ...backbone import get_backbone
+from ...symptoms import accuracy
 from ...training import Run, _RecordPredictions, fit_shuffled
 
 QUESTION_SIZE = 64  # question 000 loaded its images at 64x64
@@ -125,10 +126,6 @@ def pipeline_of(choices: Choices, seed: int = 0, **options) -> Callable:
         model = build_model(backbone, choices, seed, **options)
         return model, lambda: fine_tune(model, backbone, choices)
     return build_pipeline
-
-
-def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean((np.ravel(probabilities) > 0.5) == (np.ravel(labels) > 0.5)))
 
 
 @dataclass
