@@ -200,8 +200,8 @@ def ablation() -> tuple[list[dict], str]:
     if not tables:
         raise FileNotFoundError(f"lesson 04 has no calibration yet: run python -m tlclinic.calibrate {NAME} --write")
     table = json.loads(tables[0].read_text())
-    note = (f"{table['seeds']} seeds each, TF_ENABLE_ONEDNN_OPTS={table['onednn']} "
-            f"(python -m tlclinic.calibrate {NAME}, committed in {CALIBRATION.name}/{tables[0].name})")
+    note = (f"{table['seeds']} seeds each, TF_ENABLE_ONEDNN_OPTS={table['onednn']}\n"
+            f"measured by python -m tlclinic.calibrate {NAME} ({CALIBRATION.name}/{tables[0].name})")
     return table["rows"], note
 
 

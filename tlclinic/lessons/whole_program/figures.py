@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ...plots import epochs_of, figure
 from ...symptoms import accuracy
@@ -17,6 +18,7 @@ def draw_run(run: PipelineRun, fig: Figure, title: str = "", criteria=()) -> Non
     acc_ax.axvline(run.head_epochs + 0.5, color="grey", ls=":", label="fine-tuning starts")
     acc_ax.axhline(0.5, color="lightgrey", ls="--", label="chance")
     acc_ax.set(xlabel="epoch (head, then fine-tuning)", ylim=(0.4, 1.0), title="accuracy through both stages")
+    acc_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     acc_ax.legend(loc="lower right", fontsize="small")
     text_ax.axis("off")
     text_ax.set_title("what the grader measures", loc="left")
@@ -31,7 +33,7 @@ def draw_run(run: PipelineRun, fig: Figure, title: str = "", criteria=()) -> Non
 
 def ablation_figure(rows: list[dict], note: str) -> Figure:
     """Each pipeline's validation accuracy over seeds: after fine-tuning (mean, min-max) and before it."""
-    fig = figure(11, 0.45 * len(rows) + 1.4)
+    fig = figure(11, 0.45 * len(rows) + 2.0)
     ax = fig.subplots()
     names = [row["head"] for row in rows][::-1]
     for y, row in enumerate(rows[::-1]):
@@ -43,5 +45,5 @@ def ablation_figure(rows: list[dict], note: str) -> Figure:
     ax.set(xlabel="validation accuracy (100 test images)", xlim=(0.45, 1.0))
     ax.axvline(0.5, color="lightgrey", ls="--")
     ax.set_title(note, loc="left", fontsize="small")
-    ax.legend(loc="lower left", fontsize="small")
+    fig.legend(loc="outside lower center", ncols=2, fontsize="small")
     return fig
