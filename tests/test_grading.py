@@ -12,7 +12,7 @@ from tlclinic import autograde, sandbox, verdict
 from tlclinic.lessons import ROOT, discover, release_notebook, source_notebook
 
 LESSONS = discover()
-L01, L02, L03 = "01-softmax-one-unit", "02-relu-regression-output", "03-learning-rate"  # for their own fixtures
+L01, L02, L03, L04 = "01-softmax-one-unit", "02-relu-regression-output", "03-learning-rate", "04-whole-program"
 SOURCE = {lesson: source_notebook(lesson) for lesson in LESSONS}
 RELEASE = {lesson: release_notebook(lesson) for lesson in LESSONS}
 ANSWER_ID = {lesson: module.ANSWER for lesson, module in LESSONS.items()}
@@ -61,7 +61,7 @@ def tamper_with_test_cells(nb):
 
 # What the untouched release of a lesson is told (every other lesson's untouched release must still earn 0).
 UNTOUCHED_SAYS = {L01: "softmax over one unit always gives 1.0", L02: "produce a negative number",
-                  L03: "did not converge with your optimizer"}
+                  L03: "did not converge with your optimizer", L04: "fed pixels in [-1, 1]"}
 
 # student -> (lesson, notebook it starts from, edit, expected points, words the messages must contain)
 CASES = {
@@ -121,6 +121,11 @@ CASES = {
     "l03_patches_fit": (L03, RELEASE, with_answer(
         _answer(L03) + "\n\nkeras.Model.fit = (lambda fit: lambda self, *a, **k: (self.optimizer.learning_rate.assign(1e-3),"
         " fit(self, *a, **k))[1])(keras.Model.fit)"), NOTHING, "did not converge with your optimizer"),
+    # The Keras guide's fix for BatchNorm, training=False at the backbone's call, with the layers left trainable.
+    "l04_training_false_only": (L04, SOURCE, edit_cell("build_pipeline", lambda nb, c: setattr(c, "source", c.source.replace(
+        "            if isinstance(layer, layers.BatchNormalization):\n                layer.trainable = False",
+        "            pass")
+    )), NOTHING, "BatchNorm statistics"),
 }
 
 
@@ -268,7 +273,7 @@ def test_answers_that_crossed_as_the_same_data_are_judged_once(tmp_path, monkeyp
 
 
 def test_the_hidden_test_uses_the_seed_the_grader_uses():
-    for lesson in (L01, L02, L03):
+    for lesson in LESSONS:
         text = SOURCE[lesson].read_text()
         assert f"lesson.check({ANSWER_ID[lesson]}, seed={verdict.GRADED_SEEDS['converges']})" in text
         assert f"lesson.check({ANSWER_ID[lesson]})" in RELEASE[lesson].read_text()  # the visible check, seed 0
