@@ -93,5 +93,6 @@ def log_slider(low: int, high: int, value: float, train: Callable[[float], Run],
                draw: Callable[[Run, Figure, float], None], description: str = "") -> LiveView:
     """A slider over 10**low .. 10**high on a log scale; releasing it retrains with ``train(value)``."""
     control = widgets.FloatLogSlider(value=value, base=10, min=low, max=high, step=0.25, description=description,
-                                     continuous_update=False, readout_format=".1e", style={"description_width": "auto"})
+                                     continuous_update=False, readout_format=".1e", style={"description_width": "auto"},
+                                     layout=widgets.Layout(width="36em"))  # about 7 em a decade, five decades
     return LiveView(Experiment(train, draw, value), control)
