@@ -32,11 +32,15 @@ $(STAMP): pyproject.toml | $(PY)
 	@touch $@
 
 # The grader runs each answer inside bubblewrap. As root it is installed here; otherwise the grading tests
-# skip, saying so, and `make grade` refuses to grade untrusted notebooks until it is installed.
+# skip, saying so, and `make grade` refuses to grade untrusted notebooks until it is installed. Chromium, from the
+# distribution, opens the demo report in the browser test; without it that test is skipped, saying so.
 sandbox:
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  (apt-get update -qq >/dev/null && apt-get install -y -qq bubblewrap >/dev/null) ; } || \
 	  echo "WARNING: bubblewrap (bwrap) is not installed and could not be: run 'sudo apt-get install bubblewrap'"
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null 2>&1) ; } || \
+	  echo "WARNING: chromium is not installed and could not be: the browser test of the report is skipped ('sudo apt-get install chromium')"
 
 # TensorFlow runs oneDNN kernels on some CPUs and Eigen kernels on others: each tier runs under Eigen's
 # (TF_ENABLE_ONEDNN_OPTS=0), then its tests whose numbers depend on the kernels run again under oneDNN's.

@@ -1,4 +1,6 @@
 """make demo's machinery: a real lesson end to end, and a failing lesson that is reported while the rest run."""
+import shutil
+import subprocess
 import types
 
 import nbformat
@@ -84,3 +86,21 @@ def test_a_run_of_one_lesson_keeps_the_other_lessons_rows_and_sections_from_the_
     assert len([line for line in table.splitlines() if line.startswith("| 0")]) == len(lessons.names())
     page = (tmp_path / "index.html").read_text()
     assert f"{first}-curves.png" in page and f"kept from earlier runs: {first} of " in page
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="CHROMIUM MISSING: `apt-get install chromium` (make test installs it as "
+                                             "root); the report's formulas were not checked in a browser")
+def test_the_reports_notebook_pages_render_their_formulas_in_a_browser_with_no_network(tmp_path):
+    demo.copy_mathjax(tmp_path)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(r"$$\mathrm{softmax}(z) = \frac{e^z}{e^z} = 1$$")])
+    page = tmp_path / "page.html"
+    page.write_text(demo.notebook_html(nb))
+    assert 'src="mathjax/MathJax.js' in page.read_text()
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          "--proxy-server=127.0.0.1:9",  # every request to the network fails
+                          "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert 'class="MathJax_Display"' in dom, dom[-2000:]  # MathJax typeset the formula from the report's copy

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -45,15 +46,35 @@ def probe_backbone() -> list[tuple[str, float, float]]:
     return rows
 
 
+MATHJAX = "mathjax"  # the report's own copy of MathJax, beside index.html
+# MathJax 2 as jupyter-server-mathjax ships it: its full TeX config, and the STIX web fonts it carries.
+MATHJAX_URL = f"{MATHJAX}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+MATHJAX_FONTS = ('<script type="text/x-mathjax-config">MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], '
+                 'preferredFont: null, webFont: "STIX-Web", imageFont: null}});</script>')
+
+
+def copy_mathjax(out: Path) -> None:
+    """MathJax into ``out/mathjax/``, so that the executed notebooks render their formulas with no network."""
+    import jupyter_server_mathjax
+
+    source = Path(jupyter_server_mathjax.__file__).parent / "static"
+    shutil.copytree(source, out / MATHJAX, dirs_exist_ok=True)
+
+
+def notebook_html(nb) -> str:
+    """An executed notebook as one HTML page whose formulas MathJax renders from the report's own copy."""
+    body, _ = HTMLExporter(mathjax_url=MATHJAX_URL).from_notebook_node(nb)
+    return body.replace("</head>", MATHJAX_FONTS + "</head>", 1)
+
+
 def run_lesson(lesson: str, out: Path, device_name: str) -> report.Row:
     """Execute a lesson's solution notebook and its demo; any error becomes the row's reason."""
     start = time.perf_counter()
     row = report.Row(lesson, None, 0.0, device_name, date=str(datetime.date.today()))
     try:
         nb = execute(source_notebook(lesson))
-        body, _ = HTMLExporter().from_notebook_node(nb)
         row.notebook_html = f"{lesson}.html"
-        (out / row.notebook_html).write_text(body)
+        (out / row.notebook_html).write_text(notebook_html(nb))
         row.demo = load(lesson).demo()
         for name, figure in row.demo.figures.items():
             figure.savefig(out / f"{lesson}-{name}.png", dpi=90)
@@ -80,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {weights:<12}{accuracy:>8.3f}{seconds:>8.1f} s")
 
     args.out.mkdir(parents=True, exist_ok=True)
+    copy_mathjax(args.out)
     rows = []
     bar = progress(args.lessons, "lessons")
     for lesson in bar:
