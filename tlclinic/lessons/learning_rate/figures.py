@@ -15,7 +15,7 @@ def draw_run(run: Run, fig: Figure, dead_fraction: float, title: str = "") -> No
     draw_losses(loss_ax, run)
     loss_ax.set_yscale("log")
     dead_ax.bar(["dead", "alive"], [dead_fraction, 1 - dead_fraction], color=["tab:red", "tab:green"])
-    dead_ax.set(ylim=(0, 1), title=f"hidden relu units: {dead_fraction:.0%} dead")
+    dead_ax.set(ylim=(0, 1), title=f"dead relu units: {dead_fraction:.0%}")
     if title:
         fig.suptitle(title)
 

@@ -22,7 +22,7 @@ def draw_predicted_vs_true(ax, run: Run, label: str | None = None) -> None:
     ax.scatter(run.val_targets, np.ravel(run.final_predictions), s=6, alpha=0.5, label=label)
     ax.plot([-1, 1], [-1, 1], color="grey", ls=":", lw=1)
     ax.axhline(0, color="grey", lw=0.5)
-    ax.set(xlabel="true steering angle", ylabel="predicted angle", title="predictions after training",
+    ax.set(xlabel="true steering angle", ylabel="predicted angle", title="predictions",
            xlim=(-1.05, 1.05), ylim=(-1.3, 1.3))
 
 

@@ -14,10 +14,10 @@ def draw_run(run: Run, fig: Figure, title: str = "") -> None:
     loss_ax, acc_ax, hist_ax = fig.subplots(1, 3)
     draw_losses(loss_ax, run)
     acc = [accuracy(p, run.val_targets) for p in run.val_predictions]
-    acc_ax.plot(epochs_of(acc), acc, "-o", label="validation accuracy")
-    acc_ax.axhline(np.mean(run.val_targets == 1), color="grey", ls=":", label="share of class 1")
+    acc_ax.plot(epochs_of(acc), acc, "-o", label="val accuracy")
+    acc_ax.axhline(np.mean(run.val_targets == 1), color="grey", ls=":", label="class 1 share")
     acc_ax.set(xlabel="epoch", ylim=(0, 1.02), title="accuracy")
-    acc_ax.legend(loc="lower right")
+    acc_ax.legend(loc="lower right", fontsize="small")
     draw_prediction_histogram(hist_ax, run)
     if title:
         fig.suptitle(title)
@@ -26,8 +26,7 @@ def draw_run(run: Run, fig: Figure, title: str = "") -> None:
 def draw_prediction_histogram(ax, run: Run, label: str | None = None) -> None:
     probs = positive_probability(run.final_predictions)
     ax.hist(probs, bins=np.linspace(0, 1.0001, 21), alpha=0.7, label=label)
-    ax.set(xlabel="predicted probability of class 1", ylabel="validation images",
-           title="predictions after training", xlim=(0, 1.05))
+    ax.set(xlabel="P(class 1), predicted", ylabel="validation images", title="predictions", xlim=(0, 1.05))
 
 
 def why_figure(broken: Run, fixed: Run) -> Figure:
