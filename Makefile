@@ -63,7 +63,10 @@ bench: $(STAMP)
 	TQDM_DISABLE=1 $(PY) bench/run.py $(ARGS)
 
 # Started at the root, where Formgrader (the Nbgrader menu) finds nbgrader_config.py; opens on the notebooks.
+# The widgets' state is saved with the notebook, so a notebook reopened shows its controls, not "model not found".
 lab: $(STAMP)
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	@echo '{"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": true}}' > $(VENV)/share/jupyter/lab/settings/overrides.json
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
 	  --LabApp.default_url=/lab/tree/notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 

@@ -63,7 +63,7 @@ def test_the_toggle_retrains_the_chosen_head_and_redraws(capsys):
     assert last.activation.__name__ == "sigmoid" and last.units == 1
     after = [line.get_ydata() for ax in experiment.figure.axes for line in ax.get_lines()]
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))
-    assert "trained in" in view.status.value
+    assert "retrained and redrawn in" in view.status.value
 
     view.control.value = FIXES[1]
     assert experiment.run.model.layers[-1].units == 2

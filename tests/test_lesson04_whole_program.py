@@ -137,5 +137,6 @@ def test_each_checkbox_retrains_with_its_bug_put_back_or_taken_out_and_a_revisit
     box.value = False
     assert view.experiment.value == {**{bug: True for bug in pipeline.BUGS}, "rescale_255": False}
     assert view.experiment.run is not first and view.experiment.run.backbone_input[0] < -0.5
+    assert view.status.value.startswith("retrained and redrawn in")
     box.value = True
-    assert view.experiment.run is first
+    assert view.experiment.run is first and view.status.value.startswith("redrawn (a run kept from before) in")

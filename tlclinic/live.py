@@ -3,13 +3,18 @@
 ``Experiment`` is the plain model (value -> trained run -> drawn figure) that
 tests drive directly; ``LiveView`` is the thin ipywidgets view over it.  Nothing
 here waits for input, so notebooks run headless with the view in them.
+
+The figure is not inside the widget: it is an ordinary image output beside it, updated in place at every change
+(a display handle).  So a saved notebook, reopened, and the HTML report show the last picture, with a line saying
+that it is live in JupyterLab, even where the widget itself cannot be shown.
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 import ipywidgets as widgets
-from IPython.display import display
+from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
 from . import plots
@@ -43,31 +48,37 @@ class LiveView:
 
     def __init__(self, experiment: Experiment, control: widgets.Widget, read: Callable[[], Any] | None = None):
         self.experiment, self.control = experiment, control
-        self.output = widgets.Output()
         self.status = widgets.Label()
+        self._picture = None  # the display handle of the figure, once shown in a notebook
+        self._shown = {id(experiment.run)}  # the runs drawn so far: a run met again was kept, not retrained
         if read is None:
             control.value = experiment.value
             read = lambda: control.value  # noqa: E731
         self._read = read
         for widget in getattr(control, "children", None) or [control]:
             widget.observe(self._changed, names="value")
-        self._show()
-        self.widget = widgets.VBox([control, self.status, self.output])
+        self.status.value = f"trained in {experiment.run.seconds:.1f} s"
+        self.widget = widgets.VBox([control, self.status])
 
     def _changed(self, change) -> None:
+        start = time.perf_counter()
         self.status.value = "training…"
-        self.experiment.set(self._read())
-        self._show()
+        run = self.experiment.set(self._read())
+        if self._picture is not None:
+            self._picture.update(self.picture())
+        done = "redrawn (a run kept from before)" if id(run) in self._shown else "retrained and redrawn"
+        self._shown.add(id(run))
+        self.status.value = f"{done} in {time.perf_counter() - start:.1f} s"
 
-    def _show(self) -> None:
-        run = self.experiment.run
-        self.status.value = f"trained in {run.seconds:.1f} s"
-        with self.output:
-            self.output.clear_output(wait=True)
-            display(plots.as_image(self.experiment.figure))
+    def picture(self):
+        """The figure of the current run, as the PNG image the notebook shows."""
+        return plots.as_image(self.experiment.figure)
 
     def _ipython_display_(self) -> None:
         display(self.widget)
+        display(Markdown("*The picture of the last run. The control above is live in JupyterLab: change it, and it "
+                         "retrains and redraws here.*"))
+        self._picture = display(self.picture(), display_id=True)
 
 
 def toggle(options: list[str], value: str, train: Callable[[str], Run],
