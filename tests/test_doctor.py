@@ -388,3 +388,16 @@ def test_the_catalogue_finds_every_bug_and_nothing_on_any_twin():
            f"{keras.backend.backend()} |" in table
     assert table.endswith(f"Totals: detected {len(catalogue.PROGRAMS) * 2}/{len(catalogue.PROGRAMS) * 2}, "
                           f"false alarms on twins 0/{len(catalogue.PROGRAMS) * 2}.")
+
+
+def test_a_model_with_nothing_trainable_is_named_before_training_and_one_with_a_trainable_head_is_not():
+    inputs = keras.Input((4,))
+    frozen = layers.Dense(3, activation="relu")
+    model = keras.Model(inputs, layers.Dense(1, activation="sigmoid")(frozen(inputs)))
+    model.compile("adam", "binary_crossentropy")
+    x, y = np.ones((8, 4), "float32"), np.array([0, 1] * 4, "float32")
+    frozen.trainable = False
+    assert "nothing-trainable" not in doctor.diagnose(model, x, y).kinds
+    model.trainable = False
+    [finding] = [f for f in doctor.diagnose(model, x, y).findings if f.kind == "nothing-trainable"]
+    assert "0 of the model's 4 weight tensors are trainable" in finding.evidence and finding.confirmed
