@@ -38,8 +38,11 @@ MIN_WEIGHT_CHANGE = 1e-6  # fine-tuning must move some backbone weight tensor by
 # One epoch at 1e-5 moves the backbone's features on the test images by 0.017 to 0.052 of their norm, at Adam's
 # default 1e-3 by 0.53 to 0.95 (seeds 0 and 1); over 20 seeds the first passes every time, the second never.
 MAX_FEATURE_CHANGE = 0.2
-MIN_ACCURACY = 0.85  # valid pipelines reach 0.88 or more after fine-tuning over 20 seeds; 1/255 at most 0.75
-MAX_FINE_TUNE_LOSS = 0.05  # fine-tuning may not cost more than this of the frozen model's accuracy (100 images)
+# Over 20 seeds (calibration/onednn-0.md) the valid pipelines reach 0.90 to 0.95 after fine-tuning, 1/255 at most 0.70.
+MIN_ACCURACY = 0.85
+# One epoch at 1e-5 changes the accuracy by -0.03 to +0.08 (mean +0.005 over 20 seeds): on 100 test images that is
+# noise, so fine-tuning is asked not to cost more than this, rather than to gain a margin it does not reliably gain.
+MAX_FINE_TUNE_LOSS = 0.05
 CHECK = (f"after {HEAD_EPOCHS} epochs of the head and {FINE_TUNE_EPOCHS} of fine-tuning: the backbone fed [-1, 1] pixels at "
          f"{MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} or more, its BatchNorm statistics unchanged (within "
          f"{BATCHNORM_TOLERANCE:g}), its top trained but its features moved by at most {MAX_FEATURE_CHANGE:.0%}, "
