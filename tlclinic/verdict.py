@@ -95,12 +95,12 @@ def _cross_pipeline(build_pipeline: Any) -> dict:
 
 
 def _trainable_flags(config: dict, path: tuple = ()) -> dict[tuple, bool]:
-    """(name, name, ...) path of every layer in a serialised model -> its ``trainable``, nested models' too."""
+    """The path of layer names from the model down to each of its layers (nested models' too; () for the model
+    itself, whatever its name) -> that layer's ``trainable``, in a serialised model."""
     inner = config.get("config") or {}
-    here = (*path, inner.get("name"))
-    flags = {here: bool(inner["trainable"])} if "trainable" in inner else {}
+    flags = {path: bool(inner["trainable"])} if "trainable" in inner else {}
     for child in inner.get("layers") or []:
-        flags.update(_trainable_flags(child, here))
+        flags.update(_trainable_flags(child, (*path, (child.get("config") or {}).get("name"))))
     return flags
 
 
@@ -114,11 +114,10 @@ def _without_trainable(config: Any) -> Any:
 def _set_trainable(layer, flags: dict[tuple, bool], path: tuple = ()) -> None:
     """Set each layer's ``trainable`` from ``flags``, a container before what it holds (Keras passes a
     container's flag down to its layers)."""
-    here = (*path, layer.name)
-    if here in flags:
-        layer.trainable = flags[here]
+    if path in flags:
+        layer.trainable = flags[path]
     for child in getattr(layer, "layers", None) or []:
-        _set_trainable(child, flags, here)
+        _set_trainable(child, flags, (*path, child.name))
 
 
 # ---- the verifier's side -----------------------------------------------------------------------------------
