@@ -210,8 +210,3 @@ def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "min
         batchnorm_drift=max(float(np.max(np.abs(a - b))) for a, b in zip(_batchnorm_statistics(inner), statistics)),
         weights_moved=_relative_changes(weights, [w.numpy() for w in inner.weights]),
         feature_change=float(np.linalg.norm(tuned - features) / np.linalg.norm(features)))
-
-
-def run_choices(choices: Choices, seed: int = 0, **kwargs) -> PipelineRun:
-    """The lesson's own pipeline with ``choices``, through both stages."""
-    return train_pipeline(pipeline_of(choices, seed), seed, **kwargs)
