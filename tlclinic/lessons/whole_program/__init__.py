@@ -17,7 +17,7 @@ from ...backbone import WeightsMissingError, get_backbone
 from ...console import quiet
 from ...doctor import Report, diagnose
 from ...live import LiveView, checkboxes
-from ...plots import figure
+from ...plots import as_image, figure
 from .. import Demo, converges, demo as demo_result
 from .figures import ablation_figure, draw_run
 from .pipeline import (BUGS, FINE_TUNE_EPOCHS, FIXED, HEAD_EPOCHS, QUESTION, Choices, PipelineRun, build_model, only,
@@ -153,8 +153,6 @@ def live() -> LiveView:
 
 def show(build_pipeline, seed: int = 0):
     """``build_pipeline`` trained here through both stages: its accuracy and the graded criteria, as an image."""
-    from ...plots import as_image
-
     run = train(build_pipeline, seed)
     fig = figure(12, 3.6)
     draw_run(run, fig, title="your pipeline", criteria=criteria(run))
