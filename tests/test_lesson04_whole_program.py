@@ -58,7 +58,7 @@ def test_on_keras_3_training_false_at_a_nested_call_does_not_keep_batchnorm_from
         model.compile("adam", "mse")
         model.fit(x, x[:, :1], epochs=1, verbose=0)
         moved = float(np.max(np.abs(keras.ops.convert_to_numpy(norm.moving_mean))))
-        assert (moved == 0.0) == frozen, (frozen, moved)  # an update no step touched stays exactly 0
+        assert (moved <= lesson.BATCHNORM_TOLERANCE) == frozen, (frozen, moved)  # untouched: 0; trained: about 0.1
 
 
 def test_unfreezing_by_name_trains_the_top_block_and_keeps_batchnorm_frozen():

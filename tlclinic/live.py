@@ -11,6 +11,7 @@ that it is live in JupyterLab, even where the widget itself cannot be shown.
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any, Callable
 
 import ipywidgets as widgets
@@ -50,7 +51,9 @@ class LiveView:
         self.experiment, self.control = experiment, control
         self.status = widgets.Label()
         self._picture = None  # the display handle of the figure, once shown in a notebook
-        self._shown = {id(experiment.run)}  # the runs drawn so far: a run met again was kept, not retrained
+        # The runs drawn so far, by identity (a run met again was kept, not retrained); weak, so that a run no one
+        # keeps is forgotten with it and its id cannot be mistaken for a new run's.
+        self._shown = [weakref.ref(experiment.run)]
         if read is None:
             control.value = experiment.value
             read = lambda: control.value  # noqa: E731
@@ -66,8 +69,9 @@ class LiveView:
         run = self.experiment.set(self._read())
         if self._picture is not None:
             self._picture.update(self.picture())
-        done = "redrawn (a run kept from before)" if id(run) in self._shown else "retrained and redrawn"
-        self._shown.add(id(run))
+        kept = any(shown() is run for shown in self._shown)
+        self._shown = [shown for shown in self._shown if shown() is not None] + ([] if kept else [weakref.ref(run)])
+        done = "redrawn (a run kept from before)" if kept else "retrained and redrawn"
         self.status.value = f"{done} in {time.perf_counter() - start:.1f} s"
 
     def picture(self):

@@ -7,6 +7,7 @@ fine-tuning traps: BatchNorm layers that train, and the head's learning rate on 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -94,8 +95,7 @@ FIXES = {  # what to do when a criterion fails, in the order of criteria()
 
 def assert_converged(run: PipelineRun) -> None:
     """The graded check on a trained pipeline: every criterion holds, or the first that fails says why."""
-    grading.assert_loss_finite_and_falling(PipelineRun(run.model, {"loss": run.history["loss"][:run.head_epochs]},
-                                                       run.val_predictions, run.val_targets, run.seconds))
+    grading.assert_loss_finite_and_falling(replace(run, history={"loss": run.history["loss"][:run.head_epochs]}))
     for index, (asks, measured, ok) in enumerate(criteria(run)):
         if not ok:
             fix = f": {FIXES[index]}" if FIXES[index] else ""
@@ -106,7 +106,7 @@ def graded_metric(run: PipelineRun) -> float:
     return run.fine_tuned_accuracy
 
 
-def train(build_pipeline, seed: int = 0, callbacks=(), **_) -> PipelineRun:
+def train(build_pipeline, seed: int = 0, callbacks=()) -> PipelineRun:
     """``build_pipeline``'s model trained through both stages on ``shapes`` (lesson 04 trains images, not
     cached features: fine-tuning changes the backbone)."""
     with quiet():
