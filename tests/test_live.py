@@ -2,11 +2,17 @@
 saved notebook and the HTML report show the last picture even where the widget cannot be shown."""
 import base64
 import hashlib
+import threading
+import time
+from unittest import mock
 
 import nbformat
+import numpy as np
 import pytest
 
+from tlclinic import live
 from tlclinic.notebooks import execute
+from tlclinic.training import Run
 
 VIEW = '''
 import numpy as np
@@ -29,7 +35,8 @@ view
 def test_a_live_cell_leaves_a_picture_and_says_it_is_live_and_a_change_redraws_that_picture(tmp_path):
     path = tmp_path / "live.ipynb"
     path.write_text(nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in (
-        VIEW, "import hashlib\nfor _ in range(2): print(hashlib.sha256(view.picture().data).hexdigest())", "view.control.value = 'b'")])))
+        VIEW, "import hashlib\nfor _ in range(2): print(hashlib.sha256(view.picture().data).hexdigest())", "view.control.value = 'b'",
+        "import threading, time\ntime.sleep(1)\nprint(sorted(thread.name for thread in threading.enumerate()))")])))
     nb = execute(path)
     widget, caption, picture = nb.cells[0].outputs
     assert "application/vnd.jupyter.widget-view+json" in widget["data"]
@@ -38,3 +45,166 @@ def test_a_live_cell_leaves_a_picture_and_says_it_is_live_and_a_change_redraws_t
     assert first == again  # drawing is deterministic, so a picture that was not redrawn would compare equal
     now = hashlib.sha256(base64.b64decode(picture["data"]["image/png"])).hexdigest()
     assert now != first  # the same output, redrawn in place for "b"
+    assert "tlclinic-background" not in nb.cells[3].outputs[0]["text"]  # headless: no browser, no background training
+
+
+# ---- the run of each value, kept; the background --------------------------------------------------------------
+
+class Batches:
+    """A stand-in for training: ``train(value, callbacks)`` runs ``batches`` batches of ``seconds`` each, calling
+    each callback's batch hook as Keras does, and records in which thread each value was trained."""
+
+    def __init__(self, batches: int = 5, seconds: float = 0.01):
+        self.batches, self.seconds, self.trained, self.started = batches, seconds, [], []
+
+    def __call__(self, value, callbacks=(), on_epoch=None):
+        self.started.append(value)
+        for batch in range(self.batches):
+            time.sleep(self.seconds)
+            for callback in callbacks:
+                callback.on_train_batch_end(batch)
+        run = Run(None, {"loss": [1.0, 0.5 if value == "a" else 0.9]}, [], np.zeros(1), 0.01)
+        if on_epoch:
+            on_epoch(Run(None, {"loss": run.history["loss"][:1]}, [], np.zeros(1), 0.01))
+        self.trained.append((value, threading.current_thread().name))
+        return run
+
+
+def draw_loss(run, fig, value):
+    fig.subplots().plot(run.history["loss"])
+    fig.suptitle(value)
+
+
+class Handle:
+    """A display handle that records the pictures put in it."""
+
+    def __init__(self):
+        self.pictures = []
+
+    def update(self, picture):
+        self.pictures.append(picture)
+
+
+@pytest.fixture
+def background(monkeypatch):
+    """A fresh background thread for the test, ended after it."""
+    fresh = live.Background()
+    monkeypatch.setattr(live, "BACKGROUND", fresh)
+    monkeypatch.setattr(live, "IDLE_S", 0.05)
+    yield fresh
+    fresh.end()
+
+
+def wait_for(condition, seconds: float = 20):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_value_is_trained_once_and_a_revisit_shows_its_kept_picture():
+    train = Batches()
+    view = live.toggle(["a", "b"], "a", train, draw_loss)
+    view._picture = handle = Handle()
+    view.control.value = "b"
+    assert view.status.value.startswith("retrained and redrawn in")
+    first_b = view.experiment.run
+    view.control.value = "a"
+    assert view.status.value.startswith("redrawn (a run kept from before) in")
+    view.control.value = "b"
+    assert view.experiment.run is first_b and [value for value, _ in train.trained] == ["a", "b"]
+    assert handle.pictures[-1] is view.experiment.pictures[live.key("b")]
+    assert view.experiment.figure.get_suptitle() == "b"  # the figure follows the chosen value, kept or not
+
+
+def test_a_new_value_is_shown_after_its_first_epoch_then_finished():
+    view = live.toggle(["a", "b"], "a", Batches(), draw_loss)
+    view._picture = handle = Handle()
+    view.control.value = "b"
+    growing, finished = handle.pictures
+    assert growing.data != finished.data  # one epoch drawn, then both
+    assert finished is view.picture()
+
+
+def test_nothing_trains_in_the_background_until_a_browser_holds_the_control(background):
+    train = Batches()
+    view = live.toggle(["a", "b", "c"], "a", train, draw_loss)
+    time.sleep(0.3)
+    assert not background.started and train.trained == [("a", "MainThread")]
+    probe_target = None
+    with mock.patch.object(live, "display"):
+        view._ipython_display_()
+        source, probe_target, link = view._probe
+    assert link.source == (source, "value") and link.target == (probe_target, "value")
+    probe_target.value = True  # what the browser's widget manager sends once it holds the link
+    wait_for(lambda: not background.pending(view))
+    assert sorted(train.trained[1:]) == [("b", "tlclinic-background"), ("c", "tlclinic-background")]
+    assert view.status.value.endswith("; 2 of 2 other choices ready")
+    view.control.value = "c"
+    assert view.status.value.startswith("redrawn (trained in the background) in")
+    assert len(train.trained) == 3  # nothing trained again
+
+
+def test_a_cell_or_a_change_stops_background_training_within_a_batch_and_it_goes_on_after(background):
+    train = Batches(batches=200, seconds=0.01)  # 2 s a value
+    view = live.toggle(["a", "b", "c"], "a", train, draw_loss)
+    background.watch(view)
+    wait_for(lambda: "b" in train.started)
+    start = time.monotonic()
+    background._cell_starts()
+    assert time.monotonic() - start < 0.5  # stopped within a batch, not at the end of the value
+    started = len(train.started)
+    time.sleep(0.3)
+    assert len(train.started) == started and not train.trained[1:]  # nothing runs while a cell does
+    background._cell_ends()
+    wait_for(lambda: not background.pending(view))
+    assert [value for value, _ in train.trained[1:]] == ["b", "c"]  # "b" from the start again, whole
+
+
+def test_a_value_that_fails_in_the_background_is_not_tried_again_and_fails_when_chosen(background):
+    def train(value, callbacks=(), on_epoch=None):
+        if value == "b":
+            raise ValueError("b cannot train")
+        return Batches()(value, callbacks, on_epoch)
+
+    view = live.toggle(["a", "b", "c"], "a", train, draw_loss)
+    background.watch(view)
+    wait_for(lambda: not background.pending(view))
+    assert list(background.failed.values())[0].args == ("b cannot train",)
+    assert view.experiment.kept("c") and not view.experiment.kept("b")
+    with pytest.raises(ValueError, match="b cannot train"):
+        view.control.value = "b"
+
+
+def test_the_slider_trains_its_nearest_stops_first_and_a_browser_value_finds_python_s_run():
+    view = live.log_slider(-5, 0, 0.1, Batches(batches=1), draw_loss)
+    nearest = view.choices(0.1)
+    assert len(nearest) == 8 and nearest[:2] == pytest.approx([10 ** -1.25, 10 ** -0.75])
+    assert max(nearest) == pytest.approx(1.0) and min(nearest) == pytest.approx(10 ** -2)  # a decade either side
+    assert live.key(10 ** -2.75) == live.key(10 ** -2.75 * (1 + 1e-12))  # the browser's power of ten may differ in its last bits
+    view.experiment.prepare(10 ** -2.75)
+    assert view.experiment.kept(10 ** -2.75 * (1 + 1e-12))
+
+
+def test_the_checkboxes_train_each_combination_one_click_away():
+    view = live.checkboxes({"x": "x", "y": "y"}, {"x": True, "y": False}, Batches(batches=1),
+                           lambda run, fig, flags: draw_loss(run, fig, str(flags)))
+    assert view.choices({"x": True, "y": False}) == [{"x": False, "y": False}, {"x": True, "y": True}]
+    assert live.key({"y": False, "x": True}) == live.key({"x": True, "y": False})
+
+
+@pytest.mark.numerics
+def test_a_run_trained_in_the_background_is_the_run_trained_on_screen(background):
+    """Keras keeps its seed state per thread: the background's run of a value must be the one a click trains."""
+    from tlclinic.lessons import softmax_one_unit as lesson01
+
+    on_screen = lesson01.live()
+    in_background = lesson01.live()
+    output = list(lesson01.OUTPUTS)[1]
+    background.watch(in_background)
+    wait_for(lambda: in_background.experiment.kept(output), seconds=120)
+    background.end()
+    on_screen.control.value = output
+    kept, fresh = in_background.experiment.runs[live.key(output)], on_screen.experiment.run
+    np.testing.assert_allclose(kept.history["loss"], fresh.history["loss"], rtol=1e-5)
+    np.testing.assert_allclose(kept.final_predictions, fresh.final_predictions, atol=1e-5)

@@ -1,8 +1,15 @@
-"""Live toggles: a control whose every change retrains a head and redraws its figure.
+"""Live controls: a control whose every change shows the run of the chosen value, trained once and kept.
 
-``Experiment`` is the plain model (value -> trained run -> drawn figure) that
-tests drive directly; ``LiveView`` is the thin ipywidgets view over it.  Nothing
-here waits for input, so notebooks run headless with the view in them.
+``Experiment`` is the plain model (value -> its run -> its picture) that tests drive directly; ``LiveView`` is
+the thin ipywidgets view over it; ``Background`` trains the values a person may choose next while the kernel is
+idle.  Nothing here waits for input, so notebooks run headless with the view in them.
+
+A run is deterministic for its value and seed, so each value is trained once: choosing it again shows its kept
+picture.  A value trained on the spot is redrawn epoch by epoch as its curves grow, so its first picture comes
+after one epoch.  Once a person's JupyterLab holds the control (its widget manager answers a link that only a
+browser runs; a headless run never does), the other values train in a thread of their own, one at a time and
+only while the kernel runs no cell and handles no change: a cell or a change stops that training within a batch,
+and it goes on once the kernel is idle again.  It ends with the kernel.
 
 The figure is not inside the widget: it is an ordinary image output beside it, updated in place at every change
 (a display handle).  So a saved notebook, reopened, and the HTML report show the last picture, with a line saying
@@ -10,104 +17,339 @@ that it is live in JupyterLab, even where the widget itself cannot be shown.
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
+import math
+import threading
 import time
 import weakref
 from typing import Any, Callable
 
 import ipywidgets as widgets
-from IPython.display import Markdown, display
+import keras
+from IPython import get_ipython
+from IPython.display import Image, Markdown, display
 from matplotlib.figure import Figure
 
 from . import plots
 from .training import Run
 
+IDLE_S = 0.5  # background training starts once the kernel has run no cell and handled no change for this long
+REDRAW_EVERY_S = 0.5  # a run growing on screen is redrawn after its first epoch, then at most this often
+
+
+class Interrupted(Exception):
+    """Background training stopped so that the kernel can run a cell or a change."""
+
+
+def key(value: Any):
+    """A value as the key of its run: a float to 6 significant digits (a slider's value, whether the browser or
+    Python computed its power of ten), a dict of flags as its sorted items."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return tuple(sorted(value.items()))
+    return value
+
 
 class Experiment:
-    """The state behind a live control: the chosen value, its trained run and its figure."""
+    """The state behind a live control: the chosen value, its run, its figure, and every run trained so far.
 
-    def __init__(self, train: Callable[[Any], Run], draw: Callable[[Run, Figure, Any], None], value: Any,
-                 figsize: tuple[float, float] = (12, 3.4)):
-        self.train, self.draw = train, draw
-        self.figure = plots.figure(*figsize)
+    ``train(value, callbacks=())`` trains a value's run, and takes ``on_epoch`` (called with the run so far
+    after each epoch) when ``epoch_by_epoch``; ``draw(run, figure, value)`` draws it."""
+
+    def __init__(self, train: Callable[..., Run], draw: Callable[[Run, Figure, Any], None], value: Any,
+                 figsize: tuple[float, float] = (12, 3.4), epoch_by_epoch: bool = True):
+        self.train, self.draw, self.figsize, self.epoch_by_epoch = train, draw, figsize, epoch_by_epoch
+        self._figure, self._drawn = plots.figure(*figsize), None  # the figure, and the run drawn on it
+        self.runs: dict = {}  # key(value) -> its run
+        self.pictures: dict = {}  # key(value) -> its run's picture
         self.value: Any = None
         self.run: Run | None = None
         self.set(value)
 
-    def set(self, value: Any) -> Run:
-        """Retrain for ``value`` and redraw the figure."""
-        self.value = value
-        self.run = self.train(value)
-        self.figure.clear()
-        self.draw(self.run, self.figure, value)
-        return self.run
+    @property
+    def figure(self) -> Figure:
+        """The chosen value's run, drawn (again, if a kept picture was shown since)."""
+        if self._drawn is not self.run:
+            self._draw(self._figure, self.run, self.value)
+        return self._figure
+
+    def kept(self, value: Any) -> bool:
+        return key(value) in self.pictures
+
+    def set(self, value: Any, show: Callable[[Image, Run], None] | None = None) -> Run:
+        """Make ``value`` the chosen one: its kept run, or one trained now.  ``show(picture, run)`` gets the
+        picture to put on screen: the kept one at once, or the growing run's after its first epoch and then
+        every ``REDRAW_EVERY_S``, and the finished run's."""
+        if self.kept(value):
+            if show:
+                show(self.pictures[key(value)], self.runs[key(value)])
+            self.value, self.run = value, self.runs[key(value)]
+            return self.run
+        shown_at = None
+
+        def grown(run: Run) -> None:
+            nonlocal shown_at
+            if shown_at is None or time.perf_counter() - shown_at >= REDRAW_EVERY_S:
+                show(plots.as_image(self._draw(self._figure, run, value)), run)
+                shown_at = time.perf_counter()
+
+        run = self.train(value, on_epoch=grown) if show and self.epoch_by_epoch else self.train(value)
+        self.value, self.run = value, run
+        self._keep(value, run, plots.as_image(self._draw(self._figure, run, value)))
+        if show:
+            show(self.pictures[key(value)], run)
+        return run
+
+    def prepare(self, value: Any, callbacks=()) -> None:
+        """Train ``value``'s run and draw its picture off screen, to keep (``callbacks`` go to its training)."""
+        if not self.kept(value):
+            run = self.train(value, callbacks=callbacks)
+            self._keep(value, run, plots.as_image(self._draw(plots.figure(*self.figsize), run, value)))
+
+    def _keep(self, value: Any, run: Run, picture: Image) -> None:
+        self.runs[key(value)], self.pictures[key(value)] = run, picture
+
+    def _draw(self, figure: Figure, run: Run, value: Any) -> Figure:
+        figure.clear()
+        self.draw(run, figure, value)
+        if figure is self._figure:
+            self._drawn = run
+        return figure
+
+
+class _StopWhenAsked(keras.callbacks.Callback):
+    """Raises ``Interrupted`` at the end of the next batch once ``asked`` is set."""
+
+    def __init__(self, asked: threading.Event):
+        super().__init__()
+        self.asked = asked
+
+    def _check(self, batch, logs=None) -> None:
+        if self.asked.is_set():
+            raise Interrupted()
+
+    on_train_batch_end = on_test_batch_end = on_predict_batch_end = _check
+
+
+class Background:
+    """One thread that trains, one value at a time, what the watched views may be asked for next, while the
+    kernel is idle: ``pause()`` (a cell starts, a change comes) stops the value under way within a batch and
+    waits for it; ``resume()`` lets it go on after ``IDLE_S``.  In IPython it pauses before every cell and
+    resumes after it; it stops for good when the process ends."""
+
+    def __init__(self):
+        self.views: list[weakref.ref] = []
+        self._training = threading.Lock()  # held by whichever training runs, on screen or in the background
+        self._idle = threading.Event()  # set while the kernel runs no cell and handles no change
+        self._stop = threading.Event()  # the value under way is asked to stop
+        self._idle_since = 0.0
+        self._in_cell = False
+        self._ended = False
+        self._thread: threading.Thread | None = None
+        self.failed: dict = {}  # (view id, key(value)) -> the error its training raised; not tried again
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    def watch(self, view: "LiveView") -> None:
+        """Train ``view``'s other values in the background from now on."""
+        if not any(ref() is view for ref in self.views):
+            self.views.append(weakref.ref(view))
+        if self._thread is None:
+            if (shell := get_ipython()) is not None:
+                shell.events.register("pre_run_cell", self._cell_starts)
+                shell.events.register("post_run_cell", self._cell_ends)
+            atexit.register(self.end)
+            self._thread = threading.Thread(target=self._work, name="tlclinic-background", daemon=True)
+            self._thread.start()
+        self.resume()
+
+    def pause(self) -> None:
+        """Stop the training under way (at the end of its batch) and start none until ``resume()``."""
+        self._idle.clear()
+        self._stop.set()
+        with self._training:
+            self._stop.clear()
+
+    def resume(self) -> None:
+        if self.started and not self._in_cell and not self._ended:
+            self._idle_since = time.monotonic()
+            self._idle.set()
+
+    @contextlib.contextmanager
+    def foreground(self):
+        """Train on screen: the background is paused for the block, and goes on after it."""
+        self.pause()
+        with self._training:
+            yield
+        self.resume()
+
+    def end(self) -> None:
+        self._ended = True
+        self.pause()
+        self._idle.set()  # wakes the thread, which sees the end
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def pending(self, view: "LiveView") -> list:
+        """The values of ``view`` still to train, in the order they will be."""
+        return [value for value in view.choices(view.experiment.value)
+                if not view.experiment.kept(value) and (id(view), key(value)) not in self.failed]
+
+    def _cell_starts(self, info=None) -> None:
+        self._in_cell = True
+        self.pause()
+
+    def _cell_ends(self, result=None) -> None:
+        self._in_cell = False
+        self.resume()
+
+    def _next(self):
+        for ref in self.views:
+            view = ref()
+            if view is not None and (values := self.pending(view)):
+                return view, values[0]
+        return None
+
+    def _work(self) -> None:
+        stopper = _StopWhenAsked(self._stop)
+        while True:
+            self._idle.wait()
+            if self._ended:
+                return
+            if (wait := self._idle_since + IDLE_S - time.monotonic()) > 0:
+                time.sleep(wait)
+                continue
+            with self._training:
+                if not self._idle.is_set() or self._ended:
+                    continue
+                job = self._next()
+                if job is None:
+                    self._idle.clear()  # nothing left: sleep until the next resume
+                    continue
+                view, value = job
+                try:
+                    view.experiment.prepare(value, callbacks=[stopper])
+                except Interrupted:
+                    continue
+                except Exception as error:  # noqa: BLE001 - a value that cannot train is shown failing when chosen
+                    self.failed[(id(view), key(value))] = error
+                view.say()
+
+
+BACKGROUND = Background()
 
 
 class LiveView:
-    """An ipywidgets control over an ``Experiment``: changing its value retrains and redraws in place.
+    """An ipywidgets control over an ``Experiment``: changing its value shows that value's run in place.
 
-    ``control`` is one value widget, or a box of them with ``read()`` giving the experiment's value from them."""
+    ``control`` is one value widget, or a box of them with ``read()`` giving the experiment's value from them.
+    ``choices(value)``: the other values, nearest first, that the background trains while ``value`` is shown."""
 
-    def __init__(self, experiment: Experiment, control: widgets.Widget, read: Callable[[], Any] | None = None):
-        self.experiment, self.control = experiment, control
+    def __init__(self, experiment: Experiment, control: widgets.Widget, read: Callable[[], Any] | None = None,
+                 choices: Callable[[Any], list] = lambda value: []):
+        self.experiment, self.control, self.choices = experiment, control, choices
         self.status = widgets.Label()
         self._picture = None  # the display handle of the figure, once shown in a notebook
-        # The runs drawn so far, by identity (a run met again was kept, not retrained); weak, so that a run no one
-        # keeps is forgotten with it and its id cannot be mistaken for a new run's.
-        self._shown = [weakref.ref(experiment.run)]
+        self._shown = {key(experiment.value)}  # the values whose run was on screen
+        self._probe = None
         if read is None:
             control.value = experiment.value
             read = lambda: control.value  # noqa: E731
         self._read = read
         for widget in getattr(control, "children", None) or [control]:
             widget.observe(self._changed, names="value")
-        self.status.value = f"trained in {experiment.run.seconds:.1f} s"
+        self._done = f"trained in {experiment.run.seconds:.1f} s"
+        self.say()
         self.widget = widgets.VBox([control, self.status])
+
+    def say(self, done: str | None = None) -> None:
+        """Put the status: what the last change did and how long it took, and how far the background is."""
+        self._done = done or self._done
+        watched = any(ref() is self for ref in BACKGROUND.views)
+        total, left = len(self.choices(self.experiment.value)), len(BACKGROUND.pending(self)) if watched else 0
+        self.status.value = self._done + (f"; {total - left} of {total} other choices ready"
+                                          + (", the rest training in the background" if left else "")
+                                          if watched and total else "")
+
+    def _show(self, picture: Image, run: Run) -> None:
+        if self._picture is not None:
+            self._picture.update(picture)
+        if not self.experiment.kept(self._read()):
+            self.status.value = f"training: {len(run.history['loss'])} epochs drawn so far…"
 
     def _changed(self, change) -> None:
         start = time.perf_counter()
-        self.status.value = "training…"
-        run = self.experiment.set(self._read())
-        if self._picture is not None:
-            self._picture.update(self.picture())
-        kept = any(shown() is run for shown in self._shown)
-        self._shown = [shown for shown in self._shown if shown() is not None] + ([] if kept else [weakref.ref(run)])
-        done = "redrawn (a run kept from before)" if kept else "retrained and redrawn"
-        self.status.value = f"{done} in {time.perf_counter() - start:.1f} s"
+        value = self._read()
+        kept = self.experiment.kept(value)
+        self.status.value = "redrawing…" if kept else "training…"  # never the last change's words beside the new picture
+        with BACKGROUND.foreground():
+            self.experiment.set(value, show=self._show)
+        seconds = time.perf_counter() - start
+        done = ("retrained and redrawn" if not kept else "redrawn (a run kept from before)"
+                if key(value) in self._shown else "redrawn (trained in the background)")
+        self._shown.add(key(value))
+        self.say(f"{done} in {seconds:.2f} s")
 
-    def picture(self):
-        """The figure of the current run, as the PNG image the notebook shows."""
-        return plots.as_image(self.experiment.figure)
+    def picture(self) -> Image:
+        """The picture of the chosen value's run, as the PNG image the notebook shows."""
+        return self.experiment.pictures[key(self.experiment.value)]
 
     def _ipython_display_(self) -> None:
         display(self.widget)
         display(Markdown("*The picture of the last run. The control above is live in JupyterLab: change it, and it "
                          "retrains and redraws here.*"))
         self._picture = display(self.picture(), display_id=True)
+        self._wait_for_browser()
+
+    def _wait_for_browser(self) -> None:
+        """Train the other choices in the background once a browser holds this control.  A link made in the
+        browser copies ``True`` into a second checkbox, and the browser sends that change back; a headless run
+        has no widget manager to do so, and never trains in the background."""
+        source, target = widgets.Checkbox(value=True), widgets.Checkbox(value=False)
+        target.observe(lambda change: BACKGROUND.watch(self) if change["new"] else None, names="value")
+        self._probe = (source, target, widgets.jsdlink((source, "value"), (target, "value")))
 
 
-def toggle(options: list[str], value: str, train: Callable[[str], Run],
+def toggle(options: list[str], value: str, train: Callable[..., Run],
            draw: Callable[[Run, Figure, str], None], description: str = "") -> LiveView:
-    """A row of toggle buttons, one per option, each retraining with ``train(option)``."""
+    """A row of toggle buttons, one per option, each showing ``train(option)``'s run; the others train in the
+    background."""
     control = widgets.ToggleButtons(options=options, value=value, description=description,
                                     style={"button_width": "auto"})
-    return LiveView(Experiment(train, draw, value), control)
+    return LiveView(Experiment(train, draw, value), control,
+                    choices=lambda chosen: [option for option in options if option != chosen])
 
 
-def checkboxes(labels: dict[str, str], value: dict[str, bool], train: Callable[[dict[str, bool]], Run],
+def checkboxes(labels: dict[str, str], value: dict[str, bool], train: Callable[..., Run],
                draw: Callable[[Run, Figure, dict[str, bool]], None]) -> LiveView:
-    """One checkbox per flag (``labels``: flag -> its label); any change retrains with ``train({flag: on})``."""
+    """One checkbox per flag (``labels``: flag -> its label); any change shows ``train({flag: on})``'s run (trained
+    whole: no growing curves).  The background trains each combination one click away."""
     boxes = {flag: widgets.Checkbox(value=value[flag], description=label, indent=False,
                                     layout=widgets.Layout(width="auto"))
              for flag, label in labels.items()}
     control = widgets.VBox(list(boxes.values()))
-    return LiveView(Experiment(train, draw, dict(value), figsize=(12, 3.6)), control,
-                    read=lambda: {flag: box.value for flag, box in boxes.items()})
+    return LiveView(Experiment(train, draw, dict(value), figsize=(12, 3.6), epoch_by_epoch=False), control,
+                    read=lambda: {flag: box.value for flag, box in boxes.items()},
+                    choices=lambda chosen: [{**chosen, flag: not on} for flag, on in chosen.items()])
 
 
-def log_slider(low: int, high: int, value: float, train: Callable[[float], Run],
-               draw: Callable[[Run, Figure, float], None], description: str = "") -> LiveView:
-    """A slider over 10**low .. 10**high on a log scale; releasing it retrains with ``train(value)``."""
-    control = widgets.FloatLogSlider(value=value, base=10, min=low, max=high, step=0.25, description=description,
+def log_slider(low: int, high: int, value: float, train: Callable[..., Run],
+               draw: Callable[[Run, Figure, float], None], description: str = "", step: float = 0.25,
+               nearest_kept: int = 8) -> LiveView:
+    """A slider over 10**low .. 10**high on a log scale; releasing it shows ``train(value)``'s run.  The background
+    trains the ``nearest_kept`` stops nearest the chosen value, nearest first: each kept run holds its model (about
+    24 MB for lesson 03's classifier, measured over its 20 other stops), so a kernel does not keep them all."""
+    control = widgets.FloatLogSlider(value=value, base=10, min=low, max=high, step=step, description=description,
                                      continuous_update=False, readout_format=".1e", style={"description_width": "auto"},
                                      layout=widgets.Layout(width="36em"))  # about 7 em a decade, five decades
-    return LiveView(Experiment(train, draw, value), control)
+    stops = [10 ** (low + i * step) for i in range(round((high - low) / step) + 1)]
+
+    def nearest(chosen: float) -> list[float]:
+        return sorted((stop for stop in stops if key(stop) != key(chosen)),
+                      key=lambda stop: abs(math.log10(stop) - math.log10(chosen)))[:nearest_kept]
+
+    return LiveView(Experiment(train, draw, value), control, choices=nearest)

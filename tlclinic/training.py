@@ -32,19 +32,22 @@ def fit_shuffled(model: keras.Model, x, y, epochs: int, batch_size: int, seed: i
 
     Keras's own ``shuffle=True`` draws from backend random ops whose state is not
     reset by ``keras.utils.set_random_seed``; shuffling here makes two runs with
-    the same seed identical on every backend.
+    the same seed identical on every backend.  One ``fit`` runs every epoch over batches
+    taken from the epoch's permutation (the batches a ``fit`` per epoch on ``x[order]``
+    would see, the last one short), which spares a ``fit``'s set-up per epoch.
     """
     rng = np.random.default_rng(seed)
-    history: dict[str, list[float]] = {}
-    for epoch in range(epochs):
-        order = rng.permutation(len(x))
-        h = model.fit(x[order], y[order], batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
-                      shuffle=False, validation_data=validation_data, callbacks=list(callbacks), verbose=verbose)
-        for key, values in h.history.items():
-            history.setdefault(key, []).extend(values)
-        if model.stop_training:
-            break
-    return history
+    steps = -(-len(x) // batch_size)
+
+    def batches():
+        for _ in range(epochs):
+            order = rng.permutation(len(x))
+            for step in range(steps):
+                taken = order[step * batch_size:(step + 1) * batch_size]
+                yield x[taken], y[taken]
+
+    return model.fit(batches(), epochs=epochs, steps_per_epoch=steps, shuffle=False, validation_data=validation_data,
+                     callbacks=list(callbacks), verbose=verbose).history
 
 
 @dataclass
@@ -61,6 +64,19 @@ class Run:
     @property
     def final_predictions(self) -> np.ndarray:
         return self.val_predictions[-1]
+
+
+class _EachEpoch(keras.callbacks.Callback):
+    """Calls ``then(history so far)`` after each epoch (after the callbacks before it in the list)."""
+
+    def __init__(self, then: Callable[[dict[str, list[float]]], None]):
+        super().__init__()
+        self.then, self.history = then, {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        self.then(self.history)
 
 
 class _RecordPredictions(keras.callbacks.Callback):
@@ -103,13 +119,15 @@ class CompiledHeads:
 def train_head(build: Callable[[int], keras.Model], train: tuple[np.ndarray, np.ndarray],
                val: tuple[np.ndarray, np.ndarray], epochs: int, batch_size: int, seed: int = 0,
                callbacks=(), kept: tuple[CompiledHeads, object] | None = None,
-               targets_for: Callable | None = None, read_outputs: Callable | None = None) -> Run:
+               targets_for: Callable | None = None, read_outputs: Callable | None = None,
+               on_epoch: Callable[[Run], None] | None = None) -> Run:
     """Build a head with ``build(feature_dim)`` under ``seed`` and train it on cached features.
 
     ``kept=(heads, key)`` takes the model from ``heads`` (``CompiledHeads``): the same run, without tracing.
     ``targets_for(model, y)`` gives the targets the model is fitted on (one-hot labels for a categorical loss,
     say); the run keeps the plain ones.  ``read_outputs(model, outputs)`` turns the recorded validation outputs
-    into what the lesson judges (probabilities from logits, say).
+    into what the lesson judges (probabilities from logits, say).  ``on_epoch(run so far)`` is called after each
+    epoch, so that a live view can draw the curves as they grow.
     """
     start = time.perf_counter()
     if kept is None:
@@ -119,10 +137,13 @@ def train_head(build: Callable[[int], keras.Model], train: tuple[np.ndarray, np.
         model = kept[0].head(kept[1], build, train[0].shape[1], seed)
     predictions: list[np.ndarray] = []
     fit_targets = (lambda y: targets_for(model, y)) if targets_for else (lambda y: y)
+    run_so_far = lambda history: Run(model, history, predictions, np.asarray(val[1]),  # noqa: E731
+                                     time.perf_counter() - start, seed)
+    each_epoch = [_EachEpoch(lambda history: on_epoch(run_so_far(history)))] if on_epoch else []
     history = fit_shuffled(model, train[0], fit_targets(train[1]), epochs, batch_size, seed,
                            validation_data=(val[0], fit_targets(val[1])),
-                           callbacks=[_RecordPredictions(val[0], predictions, read_outputs), *callbacks])
-    return Run(model, history, predictions, np.asarray(val[1]), time.perf_counter() - start, seed)
+                           callbacks=[_RecordPredictions(val[0], predictions, read_outputs), *callbacks, *each_epoch])
+    return run_so_far(history)
 
 
 def train_seeds(build: Callable[[int], keras.Model], seeds, train: tuple[np.ndarray, np.ndarray],

@@ -19,7 +19,7 @@ from ...heads import HeadBuilder, OptimizerFactory, adam
 from ...live import LiveView, log_slider
 from ...plots import side_by_side
 from ...symptoms import distinct_values
-from ...training import CompiledHeads, Run
+from ...training import Run
 from ...doctor import Report, dead_relu_fraction
 from .. import Demo, converges, demo as demo_result, examine_training
 from .. import relu_regression_output as lesson02
@@ -80,11 +80,11 @@ TASKS = {
 
 
 def train(task: str, optimizer: OptimizerFactory, seed: int = 0, epochs: int = EPOCHS, callbacks=(),
-          kept=None) -> Run:
+          kept=None, on_epoch=None) -> Run:
     """Train the fixed head of ``task`` ("classifier" or "regressor") with ``optimizer`` for ``epochs``."""
     t = TASKS[task]
     with quiet():
-        return t.train(t.build(optimizer), seed, epochs=epochs, callbacks=callbacks, kept=kept)
+        return t.train(t.build(optimizer), seed, epochs=epochs, callbacks=callbacks, kept=kept, on_epoch=on_epoch)
 
 
 def reproduce(seed: int | None = None) -> dict[str, Run]:
@@ -171,10 +171,9 @@ def draw_with_dead_units(task: str) -> Callable[..., None]:
 def live(task: str = "classifier") -> LiveView:
     """A log-scale learning-rate slider (1e-5 to 1); each move retrains the head and redraws its symptoms."""
     draw = draw_with_dead_units(task)
-    heads = CompiledHeads()
 
-    def retrain(rate: float) -> Run:
-        return train(task, adam(rate), kept=(heads, rate))
+    def retrain(rate: float, callbacks=(), on_epoch=None) -> Run:
+        return train(task, adam(rate), callbacks=callbacks, on_epoch=on_epoch)
 
     return log_slider(-5, 0, QUESTION_LEARNING_RATE, retrain,
                            lambda run, fig, rate: draw(run, fig, f"Adam({rate:.2g})"), description="learning rate")

@@ -13,7 +13,7 @@ from ...heads import HeadBuilder, adam
 from ...live import LiveView, toggle
 from ...plots import side_by_side
 from ...symptoms import huber
-from ...training import CompiledHeads, Run, train_head, train_seeds
+from ...training import Run, train_head, train_seeds
 from ...doctor import Report
 from .. import Demo, converges, demo as demo_result, examine_training, output_doctor_cases
 from .figures import draw_run, why_figure
@@ -45,7 +45,7 @@ def road_features() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np
 
 
 def train(build: HeadBuilder, seed: int = 0, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE,
-          target_shift: float = 0.0, callbacks=(), kept=None) -> Run:
+          target_shift: float = 0.0, callbacks=(), kept=None, on_epoch=None) -> Run:
     """Train a regression head on the cached ``road`` features; validate on ``val``.
 
     ``target_shift`` trains on ``angle + target_shift`` (a tempting wrong fix that keeps the relu); the run's
@@ -53,7 +53,8 @@ def train(build: HeadBuilder, seed: int = 0, epochs: int = EPOCHS, batch_size: i
     """
     (x_train, y_train), (x_val, y_val) = road_features()
     run = train_head(build, (x_train, y_train + target_shift), (x_val, y_val + target_shift),
-                     epochs=epochs, batch_size=batch_size, seed=seed, callbacks=callbacks, kept=kept)
+                     epochs=epochs, batch_size=batch_size, seed=seed, callbacks=callbacks, kept=kept,
+                     on_epoch=on_epoch and (lambda so_far: on_epoch(dataclasses.replace(so_far, val_targets=y_val))))
     return dataclasses.replace(run, val_targets=y_val)
 
 
@@ -90,11 +91,9 @@ def live() -> LiveView:
         draw_run(run, fig, title=f"{output}: {s['negative_prediction_share']:.0%} of predictions "
                                             f"negative, validation Huber loss {s['val_huber']:.3f}")
 
-    heads = CompiledHeads()
-
-    def retrain(output: str) -> Run:
+    def retrain(output: str, callbacks=(), on_epoch=None) -> Run:
         with quiet():
-            return train(regressor(output), kept=(heads, output))
+            return train(regressor(output), callbacks=callbacks, on_epoch=on_epoch)
 
     return toggle(list(OUTPUTS), BROKEN, retrain, draw, description="output activation")
 

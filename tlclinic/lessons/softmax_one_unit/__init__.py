@@ -12,7 +12,7 @@ from ...heads import HeadBuilder
 from ...live import LiveView, toggle
 from ...plots import side_by_side
 from ...symptoms import FLOAT32_TOLERANCE, accuracy, distinct_values, positive_probability
-from ...training import CompiledHeads, Run, train_head
+from ...training import Run, train_head
 from ...doctor import Report
 from .. import Demo, converges, demo as demo_result, examine_training, output_doctor_cases
 from .figures import draw_run, why_figure
@@ -38,7 +38,7 @@ def shapes_features() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, 
 
 
 def train(build: HeadBuilder, seed: int = 0, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE,
-          callbacks=(), kept=None) -> Run:
+          callbacks=(), kept=None, on_epoch=None) -> Run:
     """Train a classification head on the cached ``shapes`` features; validate on the test split.
 
     The labels are 0 and 1 (one-hot for a categorical loss on two units); the run's predictions are
@@ -46,7 +46,8 @@ def train(build: HeadBuilder, seed: int = 0, epochs: int = EPOCHS, batch_size: i
     """
     train_set, test_set = shapes_features()
     return train_head(build, train_set, test_set, epochs=epochs, batch_size=batch_size, seed=seed,
-                      callbacks=callbacks, kept=kept, targets_for=labels_for, read_outputs=probabilities)
+                      callbacks=callbacks, kept=kept, targets_for=labels_for, read_outputs=probabilities,
+                      on_epoch=on_epoch)
 
 
 def reproduce(seed: int = 0, epochs: int = EPOCHS) -> Run:
@@ -57,11 +58,10 @@ def reproduce(seed: int = 0, epochs: int = EPOCHS) -> Run:
 
 def live() -> LiveView:
     """Toggle buttons over the three output layers; each flip retrains and redraws."""
-    heads = CompiledHeads()
 
-    def retrain(output: str) -> Run:
+    def retrain(output: str, callbacks=(), on_epoch=None) -> Run:
         with quiet():
-            return train(classifier(output), kept=(heads, output))
+            return train(classifier(output), callbacks=callbacks, on_epoch=on_epoch)
 
     return toggle(list(OUTPUTS), BROKEN, retrain, lambda run, fig, output: draw_run(run, fig, title=output),
                        description="output layer")

@@ -135,13 +135,9 @@ def live() -> LiveView:
     """One checkbox per bug (ticked: as question 000 wrote it); each change retrains both stages and redraws.
 
     A combination already trained is redrawn at once: a run is deterministic for its choices and seed."""
-    runs: dict[Choices, PipelineRun] = {}
 
-    def retrain(flags: dict[str, bool]) -> PipelineRun:
-        choices = Choices(**flags)
-        if choices not in runs:
-            runs[choices] = train(pipeline_of(choices))
-        return runs[choices]
+    def retrain(flags: dict[str, bool], callbacks=()) -> PipelineRun:
+        return train(pipeline_of(Choices(**flags)), callbacks=callbacks)
 
     def draw(run: PipelineRun, fig, flags) -> None:
         on = [BUG_LABELS[bug] for bug, value in flags.items() if value]

@@ -1,0 +1,44 @@
+"""The live controls in a real browser: JupyterLab and the distribution's Chromium, driven by Playwright as a person
+would (tlclinic/browser.py).  Each test opens a lesson's student notebook, runs all its cells, clicks its control
+and reads what the page shows.  Timings are `make bench`'s; here only what a person sees is asserted."""
+import pytest
+
+from tlclinic import browser
+from tlclinic.lessons import release_notebook
+from tlclinic.lessons import learning_rate as lesson03
+from tlclinic.lessons import softmax_one_unit as lesson01
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
+
+
+@pytest.fixture(autouse=True)
+def needs_a_browser():
+    if why := browser.missing():
+        pytest.skip(f"the browser test cannot run here: {why}")
+
+
+def test_lesson01_trains_the_other_outputs_in_the_background_and_every_click_shows_its_own_picture():
+    outputs = list(lesson01.OUTPUTS)
+    others = [output for output in outputs if output != lesson01.BROKEN]
+    session = browser.drive(release_notebook(lesson01.NAME), [*others, lesson01.BROKEN], ready_first=True,
+                            timeout_s=300)
+    assert session.widget_errors == 0
+    statuses = [flip.status for flip in session.flips]
+    # The browser's widget manager started the background; by the first click it had trained both other outputs.
+    assert all(status.startswith("redrawn (trained in the background) in") for status in statuses[:2]), statuses
+    assert statuses[2].startswith("redrawn (a run kept from before) in"), statuses
+    assert all(status.endswith("; 2 of 2 other choices ready") for status in statuses), statuses
+    assert len(session.pictures) == 3  # one picture per output, each put on the page by its click
+
+
+def test_lesson03_slider_trains_a_new_rate_epoch_by_epoch_and_a_revisit_is_its_kept_picture():
+    rates = [1e-3, lesson03.QUESTION_LEARNING_RATE, 1e-2]
+    session = browser.drive(release_notebook(lesson03.NAME), rates, timeout_s=300)
+    assert session.widget_errors == 0
+    first, back, third = session.flips
+    assert first.status.startswith(("retrained and redrawn in", "redrawn (trained in the background) in")), first
+    if first.retrained:  # trained on the spot: its curves were drawn as they grew, before the finished picture
+        assert first.first_figure_s < first.final_figure_s, first
+    assert back.status.startswith("redrawn (a run kept from before) in"), back
+    assert third.status.startswith(("retrained and redrawn in", "redrawn (trained in the background) in")), third
+    assert len(session.pictures) >= 3
