@@ -127,15 +127,15 @@ def question_program_on_inception_v3(question: str, steps: int = 3) -> dict:
 
 
 def browser_flips(cycles: int = 3) -> dict:
-    """Per lesson with a toggle or a slider: click to new figure in JupyterLab in Chromium (``tlclinic.browser``),
-    its student notebook run whole first.  Once with the first click as soon as every cell has run (each new choice
-    trained on the spot, drawn epoch by epoch), once after the background has trained every other choice, as it
-    does while a person reads; then ``cycles`` rounds over the same choices, every flip a revisit."""
+    """Per lesson that names its ``BROWSER_CHOICES`` (a toggle's labels or a slider's values): click to new figure
+    in JupyterLab in Chromium (``tlclinic.browser``), its student notebook run whole first.  Once with the first
+    click as soon as every cell has run (each new choice trained on the spot, drawn epoch by epoch), once after the
+    background has trained every other choice, as it does while a person reads; then ``cycles`` rounds over the
+    same choices, every flip a revisit."""
     if why := browser.missing():
         return {"skipped": why}
-    lesson01, lesson03 = discover()["01-softmax-one-unit"], discover()["03-learning-rate"]
-    others = [output for output in lesson01.OUTPUTS if output != lesson01.BROKEN]
-    plans = {lesson01.NAME: [*others, lesson01.BROKEN], lesson03.NAME: [1e-3, 1e-2, 1e-4, lesson03.QUESTION_LEARNING_RATE]}
+    plans = {name: list(lesson.BROWSER_CHOICES) for name, lesson in discover().items()
+             if hasattr(lesson, "BROWSER_CHOICES")}
     result = {}
     for name, choices in plans.items():
         notebook = release_notebook(name)

@@ -155,9 +155,9 @@ class Background:
         return self._thread is not None
 
     def watch(self, view: "LiveView") -> None:
-        """Train ``view``'s other values in the background from now on."""
-        if not any(ref() is view for ref in self.views):
-            self.views.append(weakref.ref(view))
+        """Train ``view``'s other values in the background from now on, before those of the views watched earlier
+        (a cell run again makes a new view, and the one on screen comes first)."""
+        self.views = [weakref.ref(view)] + [ref for ref in self.views if ref() is not None and ref() is not view]
         if self._thread is None:
             if (shell := get_ipython()) is not None:
                 shell.events.register("pre_run_cell", self._cell_starts)
@@ -183,9 +183,11 @@ class Background:
     def foreground(self):
         """Train on screen: the background is paused for the block, and goes on after it."""
         self.pause()
-        with self._training:
-            yield
-        self.resume()
+        try:
+            with self._training:
+                yield
+        finally:
+            self.resume()
 
     def end(self) -> None:
         self._ended = True
@@ -286,8 +288,12 @@ class LiveView:
         value = self._read()
         kept = self.experiment.kept(value)
         self.status.value = "redrawing…" if kept else "training…"  # never the last change's words beside the new picture
-        with BACKGROUND.foreground():
-            self.experiment.set(value, show=self._show)
+        try:
+            with BACKGROUND.foreground():
+                self.experiment.set(value, show=self._show)
+        except Exception as error:
+            self.status.value = f"training failed: {type(error).__name__}: {error}"
+            raise
         seconds = time.perf_counter() - start
         done = ("retrained and redrawn" if not kept else "redrawn (a run kept from before)"
                 if key(value) in self._shown else "redrawn (trained in the background)")

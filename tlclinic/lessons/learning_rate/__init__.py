@@ -50,6 +50,8 @@ CHECK = (f"after {EPOCHS} epochs with your optimizer, the classifier passes less
 CALIBRATION_METRIC = "dead hidden units"  # what calibrate() reports, and beside it each head's lesson's metric
 CALIBRATION_ALSO = "val accuracy (classifier) or val Huber loss (regressor)"
 ANSWER, ANSWER_KIND = "make_optimizer", "optimizer"  # the student writes make_optimizer() -> a new optimizer
+# What `make bench` clicks on the slider in the browser, in order: rates a decade and more away, then back to 0.1.
+BROWSER_CHOICES = (1e-3, 1e-2, 1e-4, QUESTION_LEARNING_RATE)
 
 
 @dataclass(frozen=True)

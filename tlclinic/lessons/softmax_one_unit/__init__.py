@@ -30,6 +30,8 @@ CHECK = (f"validation accuracy at least {MIN_ACCURACY} after {EPOCHS} epochs at 
          "that vary, and a falling training loss")
 CALIBRATION_METRIC = "val accuracy"  # what calibrate() reports
 ANSWER, ANSWER_KIND = "build_head", "head"  # the student writes build_head(input_dim) -> compiled model
+# What `make bench` clicks in the browser, in order: each fix, then back to the question's output.
+BROWSER_CHOICES = (*(output for output in OUTPUTS if output != BROKEN), BROKEN)
 
 
 def shapes_features() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
