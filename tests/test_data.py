@@ -88,3 +88,15 @@ def test_an_interrupted_build_is_redrawn(tmp_path):
     (folder / "train" / "circles" / "circle_00000.png").write_bytes(b"truncated")
     data.ensure("shapes", tmp_path)
     assert data.fingerprint(folder) == data.fingerprint(data.ensure("shapes"))
+
+
+@pytest.mark.e2e
+def test_a_plain_script_without_a_main_guard_draws_the_same_bytes_and_does_not_hang(tmp_path):
+    """Spawned workers run such a script's top level again; it draws in its own process instead."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(f"from tlclinic import data\nprint(data.fingerprint(data.ensure('shapes', {str(tmp_path)!r})))\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.split()[-1] == data.fingerprint(data.ensure("shapes"))

@@ -21,6 +21,7 @@ so the same seed gives byte-identical files however the work is split.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import hashlib
@@ -28,6 +29,7 @@ import json
 import math
 import multiprocessing
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -261,8 +263,9 @@ def build(name: str, root: Path | None = None, seed: int = 0, quiet: bool = Fals
             (folder / split / sub).mkdir(parents=True, exist_ok=True)
     logs: dict[str, list] = {}
     workers = min(os.cpu_count() or 1, 4)
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        rows = pool.imap(_draw_one, jobs, chunksize=64)
+    with (multiprocessing.get_context("spawn").Pool(workers) if _workers_can_start() else
+          contextlib.nullcontext()) as pool:
+        rows = pool.imap(_draw_one, jobs, chunksize=64) if pool else map(_draw_one, jobs)
         for (_, _, _, split, _, _), row in zip(jobs, progress(rows, f"drawing {name}", quiet, total=len(jobs))):
             if row is not None:
                 logs.setdefault(split, []).append(row)
@@ -275,6 +278,15 @@ def build(name: str, root: Path | None = None, seed: int = 0, quiet: bool = Fals
                 "splits": recipe.splits, "classes": recipe.classes, "files": len(jobs)}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return folder
+
+
+def _workers_can_start() -> bool:
+    """Whether spawned workers start without running the main program again.  A worker imports the main module
+    of a plain script (``python script.py``) anew; a script that draws a dataset at its top level, outside
+    ``if __name__ == "__main__":``, would then wait for the lock its parent holds, for ever.  So such a script
+    draws in its own process; ``python -m``, a Jupyter kernel and the tests draw with workers."""
+    main = sys.modules["__main__"]
+    return getattr(main, "__spec__", None) is not None or not getattr(main, "__file__", None)
 
 
 def get_recipe(name: str) -> Recipe:
