@@ -306,8 +306,8 @@ class LiveView:
 
     def _ipython_display_(self) -> None:
         display(self.widget)
-        display(Markdown("*The picture of the last run. The control above is live in JupyterLab: change it, and it "
-                         "retrains and redraws here.*"))
+        display(Markdown("*The picture of the last run. The control above is live in JupyterLab: change it, and the "
+                         "run of your choice is drawn here, as it trains or at once if it was trained before.*"))
         self._picture = display(self.picture(), display_id=True)
         self._wait_for_browser()
 

@@ -95,7 +95,7 @@ class CompiledHeads:
     ``head(key, build, input_dim, seed)`` returns the model kept under ``key`` with the weights (and dropout
     seeds) that ``build`` gives under ``seed`` and the optimizer state of a fresh build: the model a new
     ``build(input_dim)`` would give, already traced.  ``build`` must give the same architecture and
-    optimizer for the same key.  Live controls and seed sweeps retrain this way.
+    optimizer for the same key.  Seed sweeps and calibration retrain this way.
     """
 
     def __init__(self):

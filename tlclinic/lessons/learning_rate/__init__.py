@@ -171,7 +171,8 @@ def draw_with_dead_units(task: str) -> Callable[..., None]:
 
 
 def live(task: str = "classifier") -> LiveView:
-    """A log-scale learning-rate slider (1e-5 to 1); each move retrains the head and redraws its symptoms."""
+    """A log-scale learning-rate slider (1e-5 to 1); each move shows the head trained at that rate (once, then
+    kept) and its symptoms."""
     draw = draw_with_dead_units(task)
 
     def retrain(rate: float, callbacks=(), on_epoch=None) -> Run:

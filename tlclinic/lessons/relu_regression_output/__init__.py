@@ -52,10 +52,14 @@ def train(build: HeadBuilder, seed: int = 0, epochs: int = EPOCHS, batch_size: i
     ``val_targets`` stay the true angles, so whatever the head outputs is judged as an angle.
     """
     (x_train, y_train), (x_val, y_val) = road_features()
+
+    def with_true_angles(run: Run) -> Run:
+        return dataclasses.replace(run, val_targets=y_val)
+
     run = train_head(build, (x_train, y_train + target_shift), (x_val, y_val + target_shift),
                      epochs=epochs, batch_size=batch_size, seed=seed, callbacks=callbacks, kept=kept,
-                     on_epoch=on_epoch and (lambda so_far: on_epoch(dataclasses.replace(so_far, val_targets=y_val))))
-    return dataclasses.replace(run, val_targets=y_val)
+                     on_epoch=on_epoch and (lambda so_far: on_epoch(with_true_angles(so_far))))
+    return with_true_angles(run)
 
 
 def reproduce(seed: int = 0, epochs: int = EPOCHS, learning_rate: float = 1e-3) -> Run:
@@ -84,7 +88,7 @@ def dead_output_seeds(learning_rate: float, seeds=range(20), epochs: int = 2) ->
 
 
 def live() -> LiveView:
-    """Toggle buttons over the output activations; each flip retrains and redraws."""
+    """Toggle buttons over the output activations; each flip shows that head's run (trained once, then kept)."""
 
     def draw(run: Run, fig, output: str) -> None:
         s = regression_symptoms(run)

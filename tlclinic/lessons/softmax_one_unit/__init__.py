@@ -59,7 +59,7 @@ def reproduce(seed: int = 0, epochs: int = EPOCHS) -> Run:
 
 
 def live() -> LiveView:
-    """Toggle buttons over the three output layers; each flip retrains and redraws."""
+    """Toggle buttons over the three output layers; each flip shows that head's run (trained once, then kept)."""
 
     def retrain(output: str, callbacks=(), on_epoch=None) -> Run:
         with quiet():
