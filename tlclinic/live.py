@@ -281,15 +281,17 @@ class LiveView:
         if self._picture is not None:
             self._picture.update(picture)
         if not self.experiment.kept(self._read()):
-            self.status.value = f"training: {len(run.history['loss'])} epochs drawn so far…"
+            epochs = len(run.history["loss"])
+            self.status.value = f"training: {epochs} epoch{'s' if epochs > 1 else ''} drawn so far…"
 
     def _changed(self, change) -> None:
         start = time.perf_counter()
         value = self._read()
-        kept = self.experiment.kept(value)
-        self.status.value = "redrawing…" if kept else "training…"  # never the last change's words beside the new picture
+        # Never the last change's words beside the new picture:
+        self.status.value = "redrawing…" if self.experiment.kept(value) else "training…"
         try:
             with BACKGROUND.foreground():
+                kept = self.experiment.kept(value)  # the background may have finished it meanwhile
                 self.experiment.set(value, show=self._show)
         except Exception as error:
             self.status.value = f"training failed: {type(error).__name__}: {error}"
