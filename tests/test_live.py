@@ -161,6 +161,18 @@ def test_a_cell_or_a_change_stops_background_training_within_a_batch_and_it_goes
     assert [value for value, _ in train.trained[1:]] == ["b", "c"]  # "b" from the start again, whole
 
 
+def test_a_change_to_the_value_the_background_is_training_lets_it_finish_and_shows_it_growing(background):
+    train = Batches(batches=100, seconds=0.01)
+    view = live.toggle(["a", "b", "c"], "a", train, draw_loss)
+    view._picture = handle = Handle()
+    background.watch(view)
+    wait_for(lambda: "b" in train.started)
+    view.control.value = "b"
+    assert train.started.count("b") == 1 and ("b", "tlclinic-background") in train.trained  # finished, not begun again
+    assert len(handle.pictures) == 2  # its growing picture, drawn in the background, then the finished one
+    assert view.status.value.startswith("retrained and redrawn in")  # the person waited for its training
+
+
 def test_a_value_that_fails_in_the_background_is_not_tried_again_and_fails_when_chosen(background):
     def train(value, callbacks=(), on_epoch=None):
         if value == "b":

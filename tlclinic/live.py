@@ -87,26 +87,39 @@ class Experiment:
                 show(self.pictures[key(value)], self.runs[key(value)])
             self.value, self.run = value, self.runs[key(value)]
             return self.run
-        shown_at = None
-
-        def grown(run: Run) -> None:
-            nonlocal shown_at
-            if shown_at is None or time.perf_counter() - shown_at >= REDRAW_EVERY_S:
-                show(plots.as_image(self._draw(self._figure, run, value)), run)
-                shown_at = time.perf_counter()
-
-        run = self.train(value, on_epoch=grown) if show and self.epoch_by_epoch else self.train(value)
+        run = self._train(value, on_epoch=show and self._growing(value, show, self._figure))
         self.value, self.run = value, run
         self._keep(value, run, plots.as_image(self._draw(self._figure, run, value)))
         if show:
             show(self.pictures[key(value)], run)
         return run
 
-    def prepare(self, value: Any, callbacks=()) -> None:
-        """Train ``value``'s run and draw its picture off screen, to keep (``callbacks`` go to its training)."""
+    def prepare(self, value: Any, callbacks=(), show: Callable[[Image, Run], None] | None = None,
+                wanted: Callable[[], bool] = lambda: False) -> None:
+        """Train ``value``'s run and draw its picture off screen, to keep (``callbacks`` go to its training).
+        While ``wanted()``, ``show`` gets its growing picture as ``set`` would give it."""
         if not self.kept(value):
-            run = self.train(value, callbacks=callbacks)
+            grown = show and self._growing(value, show, plots.figure(*self.figsize))
+            run = self._train(value, callbacks, grown and (lambda so_far: wanted() and grown(so_far)))
             self._keep(value, run, plots.as_image(self._draw(plots.figure(*self.figsize), run, value)))
+
+    def _train(self, value: Any, callbacks=(), on_epoch: Callable[[Run], None] | None = None) -> Run:
+        if on_epoch and self.epoch_by_epoch:
+            return self.train(value, callbacks=callbacks, on_epoch=on_epoch)
+        return self.train(value, callbacks=callbacks)
+
+    def _growing(self, value: Any, show: Callable[[Image, Run], None], figure: Figure) -> Callable[[Run], None]:
+        """An ``on_epoch`` that draws ``value``'s growing run on ``figure`` and shows it after the first epoch,
+        then at most every ``REDRAW_EVERY_S``."""
+        shown_at = None
+
+        def grown(run: Run) -> None:
+            nonlocal shown_at
+            if shown_at is None or time.perf_counter() - shown_at >= REDRAW_EVERY_S:
+                show(plots.as_image(self._draw(figure, run, value)), run)
+                shown_at = time.perf_counter()
+
+        return grown
 
     def _keep(self, value: Any, run: Run, picture: Image) -> None:
         self.runs[key(value)], self.pictures[key(value)] = run, picture
@@ -148,6 +161,7 @@ class Background:
         self._in_cell = False
         self._ended = False
         self._thread: threading.Thread | None = None
+        self._under_way = None  # (view, key(value)) of the value the background is training now
         self.failed: dict = {}  # (view id, key(value)) -> the error its training raised; not tried again
 
     @property
@@ -180,9 +194,13 @@ class Background:
             self._idle.set()
 
     @contextlib.contextmanager
-    def foreground(self):
-        """Train on screen: the background is paused for the block, and goes on after it."""
-        self.pause()
+    def foreground(self, view: "LiveView | None" = None, value: Any = None):
+        """Train on screen: the background is paused for the block, and goes on after it.  If it is training
+        ``view``'s ``value`` right now, that run is let finish (the view shows it growing) instead of begun again."""
+        if self._under_way is not None and self._under_way == (view, key(value)):
+            self._idle.clear()  # start nothing after it
+        else:
+            self.pause()
         try:
             with self._training:
                 yield
@@ -233,12 +251,16 @@ class Background:
                     self._idle.clear()  # nothing left: sleep until the next resume
                     continue
                 view, value = job
+                self._under_way = (view, key(value))
                 try:
-                    view.experiment.prepare(value, callbacks=[stopper])
+                    view.experiment.prepare(value, callbacks=[stopper], show=view._show,
+                                            wanted=lambda: view.awaited == key(value))
                 except Interrupted:
                     continue
                 except Exception as error:  # noqa: BLE001 - a value that cannot train is shown failing when chosen
                     self.failed[(id(view), key(value))] = error
+                finally:
+                    self._under_way = None
                 view.say()
 
 
@@ -257,6 +279,7 @@ class LiveView:
         self.status = widgets.Label()
         self._picture = None  # the display handle of the figure, once shown in a notebook
         self._shown = {key(experiment.value)}  # the values whose run was on screen
+        self.awaited = None  # key(value) of the change under way, until it is drawn
         self._probe = None
         if read is None:
             control.value = experiment.value
@@ -287,15 +310,17 @@ class LiveView:
     def _changed(self, change) -> None:
         start = time.perf_counter()
         value = self._read()
-        # Never the last change's words beside the new picture:
-        self.status.value = "redrawing…" if self.experiment.kept(value) else "training…"
+        kept = self.experiment.kept(value)  # else it trains now, or the background finishes it while we wait
+        self.status.value = "redrawing…" if kept else "training…"  # never the last change's words by the new picture
+        self.awaited = key(value)
         try:
-            with BACKGROUND.foreground():
-                kept = self.experiment.kept(value)  # the background may have finished it meanwhile
+            with BACKGROUND.foreground(self, value):
                 self.experiment.set(value, show=self._show)
         except Exception as error:
             self.status.value = f"training failed: {type(error).__name__}: {error}"
             raise
+        finally:
+            self.awaited = None
         seconds = time.perf_counter() - start
         done = ("retrained and redrawn" if not kept else "redrawn (a run kept from before)"
                 if key(value) in self._shown else "redrawn (trained in the background)")
