@@ -8,8 +8,9 @@ A run is deterministic for its value and seed, so each value is trained once: ch
 picture.  A value trained on the spot is redrawn epoch by epoch as its curves grow, so its first picture comes
 after one epoch.  Once a person's JupyterLab holds the control (its widget manager answers a link that only a
 browser runs; a headless run never does), the other values train in a thread of their own, one at a time and
-only while the kernel runs no cell and handles no change: a cell or a change stops that training within a batch,
-and it goes on once the kernel is idle again.  It ends with the kernel.
+only while the kernel runs no cell and handles no change: a cell or a change stops that training within a batch
+(a change to the very value under way lets it finish, drawn as it grows), and it goes on once the kernel is idle
+again.  It ends with the kernel.
 
 The figure is not inside the widget: it is an ordinary image output beside it, updated in place at every change
 (a display handle).  So a saved notebook, reopened, and the HTML report show the last picture, with a line saying
