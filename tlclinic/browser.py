@@ -9,6 +9,7 @@ writes outputs into the workbook.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import re
@@ -80,6 +81,12 @@ def lab(folder: Path) -> Iterator[str]:
                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if hasattr(os, "getuid") and os.getuid() == 0:
         command.append("--allow-root")
+    settings = {"notebook-extension/tracker": {"windowingMode": "none"},  # every cell in the page, seen or not
+                "apputils-extension/notification": {"fetchNews": "false"}}  # no news toast over the figures
+    for name, values in settings.items():
+        path = folder / ".lab-settings" / "@jupyterlab" / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
     log = open(folder / "lab.log", "w")
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -121,19 +128,48 @@ _WATCH = """cell => {
 }"""
 
 
+# What the notebook shows, for an error message: the kernel's status, each cell's prompt, a dialog, the last error.
+_STATE = """() => {
+  const prompts = [...document.querySelectorAll('.jp-InputPrompt')].map(p => p.textContent.trim()).join(' ');
+  const errors = [...document.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')];
+  const status = document.querySelector('.jp-Notebook-ExecutionIndicator')?.getAttribute('data-status');
+  const dialog = document.querySelector('.jp-Dialog');
+  return `kernel ${status}; prompts ${prompts}; dialog: ${dialog ? dialog.textContent.slice(0, 300) : 'none'}; ` +
+         `last error output: ${errors.length ? errors[errors.length - 1].textContent.slice(-1500) : 'none'}`;
+}"""
+_STARTED = "() => [...document.querySelectorAll('.jp-InputPrompt')].some(p => /[*0-9]/.test(p.textContent))"
+
+
 def _run_all(page, timeout_s: float) -> None:
+    """Run > Run All Cells once the kernel is connected and idle, as the status bar says.  A dialog that comes up
+    (JupyterLab asks for a kernel when the session is not yet connected) is accepted, as a person would; if no
+    cell has started a minute later, Run All Cells once more."""
     page.locator(".jp-Notebook").wait_for(timeout=timeout_s * 1000)
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=timeout_s * 1000)
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    for attempt in range(2):
+        page.locator(".jp-StatusBar-TextItem", has_text="| Idle").first.wait_for(timeout=timeout_s * 1000)
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if page.evaluate(_STARTED):
+                return
+            if page.locator(".jp-Dialog .jp-mod-accept").count():
+                page.locator(".jp-Dialog .jp-mod-accept").first.click()
+            time.sleep(0.5)
+    raise TimeoutError(f"Run All Cells started no cell: {page.evaluate(_STATE)}")
 
 
 def _live_cell(page, control: str, timeout_s: float):
     """The cell of the live control, once every cell has run (or run-all stopped at an exercise's check)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     cell = page.locator(".jp-CodeCell", has=page.locator(control)).first
-    cell.locator(".jp-OutputArea-output img").wait_for(timeout=timeout_s * 1000)
-    page.wait_for_function("() => ![...document.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'))",
-                           timeout=timeout_s * 1000)
+    try:
+        cell.locator(".jp-OutputArea-output img").wait_for(timeout=timeout_s * 1000)
+        page.wait_for_function("() => ![...document.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'))",
+                               timeout=timeout_s * 1000)
+    except PlaywrightTimeout:
+        raise TimeoutError(f"no live picture within {timeout_s} s of Run All: {page.evaluate(_STATE)}") from None
     return cell
 
 
