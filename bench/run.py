@@ -34,6 +34,7 @@ from tlclinic.console import quiet
 from tlclinic.features import extract
 from tlclinic.heads import question000_classifier, question002_regressor
 from tlclinic.lessons import discover, release_notebook, source_notebook
+from tlclinic.live import DONE
 from tlclinic.symptoms import accuracy
 from tlclinic.training import fit_shuffled, train_head
 
@@ -142,9 +143,7 @@ def browser_flips(cycles: int = 3) -> dict:
         on_the_spot = browser.drive(notebook, choices[:2], timeout_s=600)
         read_first = browser.drive(notebook, choices * (cycles + 1), ready_first=True, timeout_s=600)
         flips = on_the_spot.flips + read_first.flips
-        kinds = {"on the spot": [f for f in flips if f.retrained],
-                 "trained in the background": [f for f in flips if f.status.startswith("redrawn (trained in the background)")],
-                 "revisit": [f for f in flips if f.status.startswith("redrawn (a run kept from before)")]}
+        kinds = {kind: [f for f in flips if f.kind == kind] for kind in DONE}
         result[name] = {kind: {"flips": len(found),
                                "first_figure_p50_s": float(np.percentile([f.first_figure_s for f in found], 50)),
                                "final_figure_p50_s": float(np.percentile([f.final_figure_s for f in found], 50)),

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .live import DONE as DONE_WORDS
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WIDGET_ERROR = "Error displaying widget"
 DONE = re.compile(r"redrawn.* in [0-9.]+ s")  # the live status once a change is drawn in full
@@ -51,8 +53,13 @@ class Flip:
     final_figure_s: float  # click to the picture of the finished run
 
     @property
+    def kind(self) -> str:
+        """How the run was had: a key of ``live.DONE`` ("on the spot", "trained in the background", "revisit")."""
+        return next(kind for kind, words in DONE_WORDS.items() if self.status.startswith(words))
+
+    @property
     def retrained(self) -> bool:
-        return self.status.startswith("retrained")
+        return self.kind == "on the spot"
 
 
 @dataclass

@@ -37,6 +37,9 @@ from .training import Run
 
 IDLE_S = 0.5  # background training starts once the kernel has run no cell and handled no change for this long
 REDRAW_EVERY_S = 0.5  # a run growing on screen is redrawn after its first epoch, then at most this often
+# What the status says a change did, by how its run was had (the browser driver and make bench read these):
+DONE = {"on the spot": "retrained and redrawn", "trained in the background": "redrawn (trained in the background)",
+        "revisit": "redrawn (a run kept from before)"}
 
 
 class Interrupted(Exception):
@@ -323,8 +326,7 @@ class LiveView:
         finally:
             self.awaited = None
         seconds = time.perf_counter() - start
-        done = ("retrained and redrawn" if not kept else "redrawn (a run kept from before)"
-                if key(value) in self._shown else "redrawn (trained in the background)")
+        done = DONE["on the spot" if not kept else "revisit" if key(value) in self._shown else "trained in the background"]
         self._shown.add(key(value))
         self.say(f"{done} in {seconds:.2f} s")
 
