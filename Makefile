@@ -63,10 +63,12 @@ bench: $(STAMP)
 	TQDM_DISABLE=1 $(PY) bench/run.py $(ARGS)
 
 # Started at the root, where Formgrader (the Nbgrader menu) finds nbgrader_config.py; opens on the notebooks.
-# The widgets' state is saved with the notebook, so a notebook reopened shows its controls, not "model not found".
+# Its settings (tlclinic/jupyterlab-overrides.json, which the browser tests' JupyterLab reads too): the widgets'
+# state is saved with the notebook, so a notebook reopened shows its controls, not "model not found"; and no
+# "get notified about news" toast (nor any news fetched).
 lab: $(STAMP)
 	@mkdir -p $(VENV)/share/jupyter/lab/settings
-	@echo '{"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": true}}' > $(VENV)/share/jupyter/lab/settings/overrides.json
+	@cp tlclinic/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
 	  --LabApp.default_url=/lab/tree/notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 

@@ -1,6 +1,8 @@
 """The live controls in a real browser: JupyterLab and the distribution's Chromium, driven by Playwright as a person
 would (tlclinic/browser.py).  Each test opens a lesson's student notebook, runs all its cells, clicks its control
-and reads what the page shows.  Timings are `make bench`'s; here only what a person sees is asserted."""
+and reads what the page shows.  Timings are `make bench`'s; here only what a person sees is asserted: among it, no
+cell shows a stderr stream (TensorFlow's native log; the kernel has no TF_CPP_MIN_LOG_LEVEL from the test) and no
+notification covers the notebook (JupyterLab's news toast: the driver's JupyterLab has `make lab`'s settings)."""
 import pytest
 
 from tlclinic import browser
@@ -21,7 +23,7 @@ def test_lesson01_trains_the_other_outputs_in_the_background_and_every_click_sho
     choices = list(lesson01.BROWSER_CHOICES)  # both fixes, then the question's output
     assert set(choices) == set(lesson01.OUTPUTS) and choices[-1] == lesson01.BROKEN
     session = browser.drive(release_notebook(lesson01.NAME), choices, ready_first=True, timeout_s=300)
-    assert session.widget_errors == 0
+    assert session.widget_errors == 0 and session.stderr == [] and session.toasts == [], session
     statuses = [flip.status for flip in session.flips]
     # The browser's widget manager started the background; by the first click it had trained both other outputs.
     assert all(status.startswith("redrawn (trained in the background) in") for status in statuses[:2]), statuses
@@ -33,7 +35,7 @@ def test_lesson01_trains_the_other_outputs_in_the_background_and_every_click_sho
 def test_lesson03_slider_trains_a_new_rate_epoch_by_epoch_and_a_revisit_is_its_kept_picture():
     rates = [1e-3, lesson03.QUESTION_LEARNING_RATE, 1e-2]
     session = browser.drive(release_notebook(lesson03.NAME), rates, timeout_s=300)
-    assert session.widget_errors == 0
+    assert session.widget_errors == 0 and session.stderr == [] and session.toasts == [], session
     first, back, third = session.flips
     assert first.status.startswith(("retrained and redrawn in", "redrawn (trained in the background) in")), first
     if first.retrained:  # trained on the spot: its curves were drawn as they grew, before the finished picture

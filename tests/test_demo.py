@@ -1,12 +1,11 @@
 """make demo's machinery: a real lesson end to end, and a failing lesson that is reported while the rest run."""
-import shutil
-import subprocess
+import re
 import types
 
 import nbformat
 import pytest
 
-from tlclinic import demo, device, lessons, report
+from tlclinic import browser, demo, device, lessons, report
 
 
 @pytest.mark.e2e
@@ -88,19 +87,70 @@ def test_a_run_of_one_lesson_keeps_the_other_lessons_rows_and_sections_from_the_
     assert f"{first}-curves.png" in page and f"kept from earlier runs: {first} of " in page
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+def test_the_report_check_passes_a_whole_report_and_names_each_file_missing_or_empty_and_each_online_load(
+        tmp_path, monkeypatch):
+    """What CI runs after make demo (python -m tlclinic.report): quiet on the report a run writes, and each fault."""
+    class _Figure:
+        def savefig(self, path, dpi):
+            path.write_bytes(b"\x89PNG\r\n\x1a\n")
+
+    monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(DATA=(), demo=lambda: lessons.Demo(
+        "a symptom", "a fix", "a metric", True, True, figures={"curves": _Figure()})))
+    monkeypatch.setattr(demo, "execute", lambda path: nbformat.v4.new_notebook())
+    monkeypatch.setattr(demo, "probe_backbone", lambda: [])
+    assert demo.main(["--out", str(tmp_path)]) == 0
+    assert report.check(tmp_path, lessons.names()) == [] and report.main([str(tmp_path)]) == 0
+    first, second, third = lessons.names()[:3]
+    (tmp_path / f"{first}-curves.png").unlink()
+    (tmp_path / f"{second}.html").write_text("")
+    page = tmp_path / f"{third}.html"
+    page.write_text(page.read_text().replace("</head>", '<link rel="stylesheet" href="https://fonts.example/a.css">'
+                                             '<script>s.src = "//cdn.example/b.js"</script></head>'))
+    assert sorted(report.check(tmp_path, lessons.names())) == sorted([
+        f"{first}-curves.png is missing or empty", f"{second}.html is missing or empty",
+        f"{third}.html loads https://fonts.example/a.css from the network",
+        f"{third}.html loads //cdn.example/b.js from the network"])
+    assert report.main([str(tmp_path)]) == 1
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="CHROMIUM MISSING: `apt-get install chromium` (make test installs it as "
-                                             "root); the report's formulas were not checked in a browser")
-def test_the_reports_notebook_pages_render_their_formulas_in_a_browser_with_no_network(tmp_path):
+@pytest.mark.skipif(browser.missing() is not None, reason=f"NO BROWSER: {browser.missing()}; the report's pages "
+                                                          "were not opened with the network cut")
+def test_the_reports_pages_load_nothing_from_the_network_and_render_their_formulas_with_it_cut(tmp_path):
+    """A lesson's page as the demo writes it (a formula; a live control, its picture and the widgets' state) and the
+    index: neither names a script, style, font or image on another host, and in Chromium with the network cut the
+    lesson's page renders its formula from the report's MathJax with no request failed."""
+    from playwright.sync_api import sync_playwright
+
     demo.copy_mathjax(tmp_path)
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(r"$$\mathrm{softmax}(z) = \frac{e^z}{e^z} = 1$$")])
+    control = nbformat.v4.new_output("display_data", data={
+        "application/vnd.jupyter.widget-view+json": {"model_id": "m", "version_major": 2, "version_minor": 0},
+        "text/plain": "ToggleButtons(options=('softmax', 'sigmoid'), value='softmax')"})
+    picture = nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="})
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell(r"$$\mathrm{softmax}(z) = \frac{e^z}{e^z} = 1$$"),
+        nbformat.v4.new_code_cell("lesson.live()", outputs=[control, picture])])
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2,
+                                                                             "version_minor": 0}}
     page = tmp_path / "page.html"
     page.write_text(demo.notebook_html(nb))
+    index = report.write_index([report.Row("01-softmax-one-unit", None, 1.0, "CPU", notebook_html=page.name)],
+                               tmp_path, "a run")
     assert 'src="mathjax/MathJax.js' in page.read_text()
-    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                          "--proxy-server=127.0.0.1:9",  # every request to the network fails
-                          "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout
-    assert 'class="MathJax_Display"' in dom, dom[-2000:]  # MathJax typeset the formula from the report's copy
+    assert {path.name: report.online_references(path.read_text()) for path in (page, index)} == {
+        page.name: [], index.name: []}
+    requests, failed = [], []
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=browser.CHROMIUM, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            tab = chromium.new_page()
+            tab.on("request", lambda request: requests.append(request.url))
+            tab.on("requestfailed", lambda request: request.url == "about:blank" or  # MathJax's blank test font
+                   failed.append(f"{request.url}: {request.failure}"))
+            tab.route(re.compile(r"^(?!file:|data:|about:)"), lambda route: route.abort())  # the network is cut
+            tab.goto(page.as_uri())
+            tab.locator(".MathJax_Display").first.wait_for(timeout=60_000)  # typeset from the report's copy
+            tab.wait_for_load_state("networkidle")
+        finally:
+            chromium.close()
+    assert failed == [] and [url for url in requests if not url.startswith(("file:", "data:", "about:"))] == [], failed

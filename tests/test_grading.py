@@ -2,6 +2,7 @@
 clever student could write get nothing; no submission can touch another; a failing machine is "not graded"."""
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -71,6 +72,13 @@ CASES = {
         'layers.Dense(1, activation="sigmoid")', 'layers.Dense(2)').replace(
         'loss = "binary_crossentropy"', 'loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)')),
         FULL, ""),
+    # Valid but slow to settle: BatchNorm's moving statistics after 160 steps; the check measures them (issue 13).
+    "batchnorm_every_hidden": (L01, RELEASE, with_answer(SOLVED_HEAD.replace(
+        'x = layers.Dense(1024, activation="relu")(inputs)\n    x = layers.Dense(512, activation="relu")(x)\n'
+        '    x = layers.Dense(32, activation="relu")(x)',
+        'x = layers.Dense(1024, activation="relu")(inputs)\n    x = layers.BatchNormalization()(x)\n'
+        '    x = layers.Dense(512, activation="relu")(x)\n    x = layers.BatchNormalization()(x)\n'
+        '    x = layers.Dense(32, activation="relu")(x)\n    x = layers.BatchNormalization()(x)')), FULL, ""),
     "prints_to_stderr": (L01, SOURCE, edit_cell("build_head", lambda nb, c: setattr(c, "source", c.source.replace(
         "    inputs = keras.Input", "    import sys; print('debug: building', file=sys.stderr)\n    inputs = keras.Input")
     )), FULL, ""),
@@ -89,6 +97,24 @@ CASES = {
     "hogs_memory": (L01, RELEASE, with_answer("hog = []\nwhile True:\n    hog.append(bytearray(10**8))"),
                     NOTHING, "MemoryError"),
     "not_json": (L01, None, None, NOTHING, "not a valid notebook"),
+    # Faults a student might forge to turn a 0 into "not graded": after the set-up, everything is the student's.
+    "forges_a_setup_failure": (L01, RELEASE, exploit(
+        "print('the set-up cell failed: ImportError')\nimport os\nos._exit(3)"), NOTHING, "ended the process"),
+    "closes_the_pipes": (L01, RELEASE, exploit("import os\nos.closerange(3, 4096)"), NOTHING, "ended the process"),
+    # Hogs: each earns 0 and the batch goes on (graded with --jobs 2, beside every other case).
+    "forks": (L01, RELEASE, exploit("import os\nwhile True:\n    os.fork()"), NOTHING, "BlockingIOError"),
+    "fills_tmp": (L01, RELEASE, exploit(
+        "for i in range(1024):\n    with open(f'/tmp/fill{i}', 'wb') as f:\n        f.write(b'x' * 2**20)"),
+        NOTHING, "No space left on device"),
+    "fills_shm": (L01, RELEASE, exploit(
+        "for i in range(1024):\n    with open(f'/dev/shm/fill{i}', 'wb') as f:\n        f.write(b'x' * 2**20)"),
+        NOTHING, "No space left on device"),
+    "writes_a_huge_file": (L01, RELEASE, exploit(
+        "with open('/tmp/huge', 'wb') as f:\n    f.write(b'x' * 2**27)"), NOTHING, "File too large"),
+    "hogs_memory_through_its_config": (L01, RELEASE, with_answer(SOLVED_HEAD.replace(
+        'outputs = layers.Dense(1, activation="sigmoid")(x)',
+        'x = layers.RepeatVector(400_000)(x)\n    x = layers.GlobalAveragePooling1D()(x)\n'
+        '    outputs = layers.Dense(1, activation="sigmoid")(x)')), NOTHING, "values per example"),
     # Exploits that earned full marks when the verdict came from the student's kernel.
     "patches_the_check": (L01, RELEASE, exploit(
         "from tlclinic import verdict, grading\n"
@@ -146,25 +172,54 @@ def digest(paths):
     return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
 
+CANARY = "canary-7f3a9c"  # in the grader's environment and in a home folder's ssh key: must reach no output
+
+
+def reads_secrets(home, other_submission):
+    """An answer that reads every secret it can think of and raises with what it found."""
+    targets = ["/etc/shadow", "/etc/gshadow", "/etc/ssh", "/root/.ssh", "/root/.bash_history", "/home",
+               str(home / ".ssh" / "id_ed25519"), str(other_submission), str(SOURCE[L01])]
+    return exploit(
+        "import os, pathlib\n"
+        f"targets = {targets!r}\n"
+        "found = []\n"
+        "for target in targets:\n"
+        "    try:\n"
+        "        path = pathlib.Path(target)\n"
+        "        found.append(f'{target}={sorted(os.listdir(path)) if path.is_dir() else path.read_text()[:60]}')\n"
+        "    except OSError:\n"
+        "        pass\n"
+        f"found += [f'{{k}}={{v}}' for k, v in os.environ.items() if {CANARY!r} in v]\n"
+        "raise RuntimeError(f'LEAKED {found}' if found else f'read nothing of {len(targets)} targets')")
+
+
 @pytest.fixture(scope="session")  # once per worker, even when other modules' tests run between its tests
 def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
-    write_submissions(folder, CASES)
+    home = tmp_path_factory.mktemp("home")
+    (home / ".ssh").mkdir()
+    (home / ".ssh" / "id_ed25519").write_text(f"-----BEGIN OPENSSH PRIVATE KEY----- {CANARY}")
+    cases = {**CASES, "reads_secrets": (L01, RELEASE, reads_secrets(home, folder / "solution_01" / f"{L01}.ipynb"),
+                                        NOTHING, "read nothing of 9 targets")}
+    write_submissions(folder, cases)
     before = digest(list(folder.rglob("*.ipynb")) + PROTECTED)
     out = tmp_path_factory.mktemp("grades")
-    code = autograde.main([str(folder), "--jobs", "2", "--timeout", "90", "--out", str(out), "--min-score", "0.9"])
-    return code, out, before
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TLCLINIC_GRADER_TOKEN", CANARY)
+        patch.setenv("HOME", str(home))
+        code = autograde.main([str(folder), "--jobs", "2", "--timeout", "90", "--out", str(out), "--min-score", "0.9"])
+    return code, out, before, cases
 
 
 @pytest.mark.e2e
 @needs_bwrap
 @pytest.mark.xdist_group("grading")
 def test_every_submission_gets_exactly_its_expected_points(graded):
-    _, out, _ = graded
+    _, out, _, cases = graded
     rows = json.loads((out / "grades.json").read_text())
     got = {(r["student"], r["test"]): r for r in rows}
-    assert {r["student"] for r in rows} == set(CASES)
-    for student, (lesson, _, _, expected, words) in CASES.items():
+    assert {r["student"] for r in rows} == set(cases)
+    for student, (lesson, _, _, expected, words) in cases.items():
         for test, points in expected.items():
             row = got[student, test]
             assert (row["lesson"], row["status"], row["points"]) == (lesson, "graded", points), (student, row)
@@ -177,7 +232,7 @@ def test_every_submission_gets_exactly_its_expected_points(graded):
 @needs_bwrap
 @pytest.mark.xdist_group("grading")
 def test_reports_min_score_feedback_and_leaves_every_file_as_it_was(graded):
-    code, out, before = graded
+    code, out, before, _ = graded
     assert code == 1  # several submissions are below --min-score, none is "not graded"
     header = (out / "grades.csv").read_text().splitlines()[0]
     assert header == "student,lesson,test,points,max_points,message,status"
@@ -185,6 +240,20 @@ def test_reports_min_score_feedback_and_leaves_every_file_as_it_was(graded):
     page = (out / "feedback" / "untouched_01" / f"{L01}.html").read_text()
     assert "softmax over one unit always gives 1.0" in page and "0 of 5 points" in page
     assert "check(build_head, seed=1)" not in page and "HIDDEN" not in page
+
+
+@pytest.mark.e2e
+@needs_bwrap
+@pytest.mark.xdist_group("grading")
+def test_no_secret_reaches_a_grade_a_message_or_a_feedback_page(graded):
+    """The answer that read every secret it could found none (its message says so), and no output holds any."""
+    _, out, _, _ = graded
+    shadow = Path("/etc/shadow")
+    secrets = [CANARY] + ([line for line in shadow.read_text().splitlines() if line.strip()][:3]
+                          if os.access(shadow, os.R_OK) else [])
+    outputs = [path.read_text() for path in out.rglob("*") if path.is_file()]
+    assert outputs and not [secret for secret in secrets for text in outputs if secret in text]
+    assert "LEAKED" not in " ".join(outputs)
 
 
 @pytest.mark.e2e
@@ -226,7 +295,7 @@ def test_a_machine_failure_is_retried_with_twice_the_time_then_not_graded(tmp_pa
     """When work the student did not write fails (here: the set-up cell never finishes), no grade is given."""
     limits = []
 
-    def machine_fails(lesson, setup, answer, out, timeout, hidden, sandboxed):
+    def machine_fails(lesson, setup, answer, timeout, hidden, sandboxed):
         limits.append(timeout)
         return sandbox.Outcome(error=f"the lesson's set-up did not finish within {timeout:.0f} s", student_fault=False)
 
@@ -242,7 +311,7 @@ def test_a_machine_failure_is_retried_with_twice_the_time_then_not_graded(tmp_pa
 def test_a_verifier_that_runs_out_of_time_is_retried_alone_then_not_a_zero(tmp_path, monkeypatch):
     calls = []
 
-    def slow(requests, timeout):
+    def slow(requests, timeout, sandboxed):
         calls.append((len(requests), timeout))
         return [None] * len(requests), f"the verifier did not finish within {timeout:.0f} s"
 
@@ -258,7 +327,7 @@ def test_a_verifier_that_runs_out_of_time_is_retried_alone_then_not_a_zero(tmp_p
 def test_answers_that_crossed_as_the_same_data_are_judged_once(tmp_path, monkeypatch):
     judged = []
 
-    def verifier(requests, timeout):
+    def verifier(requests, timeout, sandboxed):
         judged.extend(requests)
         return [{test: {"passed": True, "message": "", "seed": seed} for test, seed in r["tests"].items()}
                 for r in requests], ""
@@ -311,12 +380,9 @@ def test_the_student_is_named_in_every_layout_a_course_hands_in():
         assert autograde.identify(path, root) == (student, L02), path
 
 
-def test_the_answers_process_is_timed_phase_by_phase_for_the_benchmark(tmp_path):
-    """The times the sandboxed process writes feed `make bench` only; missing or garbled ones give no phases."""
-    path = tmp_path / sandbox.TIMINGS
-    path.write_text(json.dumps([12.0, 15.0, 15.5, 16.0]))
-    assert sandbox.phase_seconds(path, 10.0, 16.25) == dict(zip([*sandbox.PHASES, "exit"], [2.0, 3.0, 0.5, 0.5, 0.25]))
-    path.write_text("[12.0, 15.0]")  # the answer cells never ended
-    assert sandbox.phase_seconds(path, 10.0, 99.0) == dict(zip(sandbox.PHASES, [2.0, 3.0]))
-    path.write_text("{not json")
-    assert sandbox.phase_seconds(path, 10.0, 99.0) == {} == sandbox.phase_seconds(tmp_path / "absent", 0.0, 1.0)
+def test_the_answers_process_is_timed_phase_by_phase_for_the_benchmark():
+    """The times the jailed process reports feed `make bench` only; missing or garbled ones give no phases."""
+    assert sandbox.phase_seconds([12.0, 15.0, 15.5, 16.0], 10.0, 16.25) == dict(
+        zip([*sandbox.PHASES, "exit"], [2.0, 3.0, 0.5, 0.5, 0.25]))
+    assert sandbox.phase_seconds([12.0, 15.0], 10.0, 99.0) == dict(zip(sandbox.PHASES, [2.0, 3.0]))  # never ended
+    assert sandbox.phase_seconds("{not a list", 10.0, 99.0) == {} == sandbox.phase_seconds(None, 0.0, 1.0)

@@ -221,3 +221,25 @@ def test_a_run_trained_in_the_background_is_the_run_trained_on_screen(background
     kept, fresh = in_background.experiment.runs[live.key(output)], on_screen.experiment.run
     np.testing.assert_allclose(kept.history["loss"], fresh.history["loss"], rtol=1e-5)
     np.testing.assert_allclose(kept.final_predictions, fresh.final_predictions, atol=1e-5)
+
+
+@pytest.mark.parametrize("side_by_side", [False, True], ids=["lesson 04's live picture", "one side of a pair"])
+def test_a_title_as_long_as_lesson_04s_wraps_and_stays_inside_its_picture(side_by_side):
+    """Lesson 04's live title with every bug ticked, drawn by its figure on the live view's canvas (12 x 3.6 in) and
+    on one half of a side-by-side figure: each line lies within the picture, and no word is lost."""
+    from tlclinic import plots
+    from tlclinic.lessons import whole_program as lesson04
+    from tlclinic.lessons.whole_program.figures import draw_run
+    from tlclinic.lessons.whole_program.pipeline import PipelineRun
+
+    title = "bugs on: " + ", ".join(lesson04.BUG_LABELS.values())
+    run = PipelineRun(model=None, history={"loss": [1.0] * 4}, val_predictions=[np.full(4, 0.5)] * 4,
+                      val_targets=np.array([0.0, 1.0, 0.0, 1.0]), seconds=1.0)
+    fig = plots.figure(12, 3.6) if not side_by_side else plots.figure(14, 3.6)
+    canvas = fig.subfigures(1, 2)[1] if side_by_side else fig
+    draw_run(run, canvas, title=title, criteria=lesson04.criteria(run))
+    fig.draw_without_rendering()
+    [text] = [t for t in canvas.texts if t.get_text().startswith("bugs on:")]
+    box, edges = text.get_window_extent(), canvas.bbox
+    assert edges.x0 <= box.x0 and box.x1 <= edges.x1 and edges.y0 <= box.y0 and box.y1 <= edges.y1, (box, edges)
+    assert " ".join(text.get_text().split()) == title and text.get_text().count("\n") >= 1

@@ -1,4 +1,5 @@
 """Every notebook: committed clean; the release is what nbgrader generates and hides the solutions."""
+import contextlib
 import filecmp
 import os
 import sys
@@ -16,6 +17,24 @@ LESSONS = names()
 SOURCES = [source_notebook(lesson) for lesson in LESSONS]
 RELEASES = [release_notebook(lesson) for lesson in LESSONS]
 BRING_YOUR_OWN = RELEASE_DIR / "00-bring-your-own-model.ipynb"  # no lesson: the doctor on the learner's own model
+
+
+@contextlib.contextmanager
+def a_persons_kernel():
+    """Kernels started in the block put in the cells what a person's JupyterLab shows: they get no
+    TF_CPP_MIN_LOG_LEVEL (make and conftest.py set one; a JupyterLab a person opens has none), so that what keeps
+    TensorFlow's native log out of the cells is the package alone; nor PYTEST_CURRENT_TEST, with which ipykernel
+    leaves what native code writes to file descriptors 1 and 2 out of the cells."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("TF_CPP_MIN_LOG_LEVEL", "PYTEST_CURRENT_TEST"):
+            patch.delenv(name, raising=False)
+        yield
+
+
+def stderr_streams(nb) -> list[str]:
+    """Each stream to stderr among an executed notebook's outputs (a red box in JupyterLab): "cell <index>: <text>"."""
+    return [f"cell {index}: {output.text}" for index, cell in enumerate(nb.cells) for output in cell.get("outputs", [])
+            if output.output_type == "stream" and output.name == "stderr"]
 
 
 def test_every_lesson_has_a_source_and_a_release_and_nothing_else_is_there():
@@ -39,16 +58,20 @@ def test_committed_without_outputs(path):
 @pytest.mark.e2e
 def test_runs_headless_the_solution_clean_and_the_release_up_to_its_check(path):
     """What a student's Validate does: the solution passes every cell; the untouched release runs every cell up to
-    the visible check, which fails saying why (so Validate fails on it too)."""
+    the visible check, which fails saying why (so Validate fails on it too).  No cell of either shows a stream to
+    stderr (TensorFlow's native log, a library's warning), with no TF_CPP_MIN_LOG_LEVEL in the kernel."""
     try:
-        nb = execute(path)
+        with a_persons_kernel():
+            nb = execute(path)
     except CellExecutionError as error:
         assert path in RELEASES, f"the solution failed: {error}"
+        assert not stderr_streams(error.notebook), stderr_streams(error.notebook)
         nb = nbformat.read(path, as_version=4)
         failed = next(i for i, c in enumerate(nb.cells) if c.source.strip() and c.source in str(error))
         assert nb.cells[failed].metadata.get("nbgrader", {}).get("grade_id") == "self_check", str(error)[-500:]
         assert "AssertionError" in str(error)
         return
+    assert not stderr_streams(nb), stderr_streams(nb)
     assert path in SOURCES, "the untouched release passed its check"
     printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "passed (seed 0, judged in a fresh process)" in printed
@@ -58,7 +81,9 @@ def test_runs_headless_the_solution_clean_and_the_release_up_to_its_check(path):
 
 @pytest.mark.e2e
 def test_bring_your_own_model_runs_headless_and_the_doctor_names_both_bugs_of_its_example():
-    nb = execute(BRING_YOUR_OWN)
+    with a_persons_kernel():
+        nb = execute(BRING_YOUR_OWN)
+    assert not stderr_streams(nb), stderr_streams(nb)
     printed = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
                       for c in nb.cells for o in c.get("outputs", []))
     assert "softmax-one-unit" in printed and "learning-rate" in printed, printed[-2000:]

@@ -41,7 +41,7 @@ class FakeMachine:
         monkeypatch.setattr(sandbox, "run_answer", self.run_answer)
         monkeypatch.setattr(verdict, "_run_verifier", self.run_verifier)
 
-    def run_answer(self, lesson, setup, answer, out, timeout, hidden, sandboxed):
+    def run_answer(self, lesson, setup, answer, timeout, hidden, sandboxed):
         code = "\n".join(answer)
         self.answered.append((lesson, code))
         if lesson == self.fails_on:
@@ -49,7 +49,7 @@ class FakeMachine:
                                    student_fault=False)
         return sandbox.Outcome(crossed={"lesson": lesson, "code": code})
 
-    def run_verifier(self, requests, timeout):
+    def run_verifier(self, requests, timeout, sandboxed):
         def verdicts(request):
             passed = "BEGIN SOLUTION" in request["answer"]["code"]
             return {test: {"passed": passed, "message": "" if passed else "did not converge", "seed": seed}

@@ -1,8 +1,9 @@
 """Transfer-Learning Clinic: the package every lesson notebook imports."""
-from .console import silenced_native_stderr as _silenced_native_stderr
+from .console import quiet_native_info as _quiet_native_info, silenced_native_stderr as _silenced_native_stderr
 
 __version__ = "0.1.0"
 
+_quiet_native_info()  # before TensorFlow loads: the INFO lines it logs once it runs are not for the reader either
 with _silenced_native_stderr():  # TensorFlow's start-up lines are not for the reader (TLCLINIC_VERBOSE=1 shows them)
     import keras
 

@@ -45,7 +45,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -55,7 +54,8 @@ from typing import NamedTuple
 import keras
 import nbformat
 
-from . import __version__, sandbox, verdict
+from . import __version__, jail, sandbox, verdict
+from .console import quiet, silenced_native_stderr
 from .lessons import load, names, source_notebook as source_path
 from .results import identity as results_identity
 
@@ -203,11 +203,9 @@ def answer(path: Path, root: Path, timeout: int = 180, sandboxed: bool = True) -
     if not cells:
         return sub.zero(f"no answer cell found: the cell that defines `{name}` is missing")
     # Other submissions are hidden from this one's process (unless the folder holds the workbook itself).
-    hidden = [Path(root).resolve()] if not sandbox.ROOT.is_relative_to(Path(root).resolve()) else []
+    hidden = [Path(root).resolve()] if not jail.ROOT.is_relative_to(Path(root).resolve()) else []
     for limit in (timeout, 2 * timeout):
-        with tempfile.TemporaryDirectory(prefix="tlclinic-answer-") as tmp:
-            outcome = sandbox.run_answer(sub.lesson, setup_cell(source), cells, Path(tmp) / "out", limit, hidden,
-                                         sandboxed)
+        outcome = sandbox.run_answer(sub.lesson, setup_cell(source), cells, limit, hidden, sandboxed)
         if outcome.student_fault:
             break
     else:
@@ -218,13 +216,17 @@ def answer(path: Path, root: Path, timeout: int = 180, sandboxed: bool = True) -
     return sub
 
 
-def judge_all(subs: list[Submission], jobs: int, timeout: int) -> None:
+def judge_all(subs: list[Submission], jobs: int, timeout: int, sandboxed: bool = True) -> None:
     """The verifier's verdicts on every answered submission, ``jobs`` verifier processes at a time.
 
     A verdict depends only on the lesson, the crossed answer and the seed (training is deterministic for them),
     so answers that crossed as the same data are judged once: a class whose students hand in the untouched
-    release, or the same fix, pays for it once.
+    release, or the same fix, pays for it once.  The verifiers run jailed, read-only: what their checks read
+    from disk (datasets, feature caches) is prepared here first.
     """
+    for lesson in sorted({s.lesson for s in subs if s.rows is None} if sandboxed else ()):
+        with silenced_native_stderr(), quiet():
+            load(lesson).prepare()
     alike: dict[str, list[Submission]] = {}
     for sub in (s for s in subs if s.rows is None):
         tests = {test: verdict.GRADED_SEEDS[test] for test in sub.points}
@@ -236,7 +238,7 @@ def judge_all(subs: list[Submission], jobs: int, timeout: int) -> None:
     def judge_chunk(chunk: list[list[Submission]]) -> None:
         requests = [{"lesson": group[0].lesson, "answer": group[0].crossed,
                      "tests": {test: verdict.GRADED_SEEDS[test] for test in group[0].points}} for group in chunk]
-        for group, found in zip(chunk, verdict.verify_many(requests, timeout)):
+        for group, found in zip(chunk, verdict.verify_many(requests, timeout, sandboxed)):
             for sub in group:
                 sub.rows = sub.conclude(found)
 
@@ -247,7 +249,7 @@ def judge_all(subs: list[Submission], jobs: int, timeout: int) -> None:
 def grade_submission(path: Path, root: Path, timeout: int = 180, sandboxed: bool = True) -> list[Row]:
     """Grade one submitted notebook; never raises for a bad submission (nor for a failing machine)."""
     sub = answer(path, root, timeout, sandboxed)
-    judge_all([sub], 1, timeout)
+    judge_all([sub], 1, timeout, sandboxed)
     return sub.rows
 
 
@@ -315,7 +317,7 @@ def grade_course(target: Path, jobs: int, timeout: int = 180, log=print, sandbox
         fresh = list(pool.map(lambda p: answer(p, root, timeout, sandboxed), [p for p in paths if p not in kept]))
     log(f"answers of {len(fresh)} submission(s) taken; judging {sum(s.rows is None for s in fresh)}"
         + (f"; {len(kept)} unchanged since the last run, their grades reused" if kept else ""), flush=True)
-    judge_all(fresh, jobs, timeout)
+    judge_all(fresh, jobs, timeout, sandboxed)
     answered = {sub.path: sub for sub in fresh}
     subs = [kept[p] if p in kept else answered[p] for p in paths]
     for done, sub in enumerate(subs, 1):
@@ -397,8 +399,8 @@ def feedback_page(student: str, lesson: str, rows: list[Row]) -> str:
             f"<h1>{html.escape(lesson)}</h1><p>{html.escape(student)}: {got:g} of {out_of:g} points.</p>"
             "<table><tr><th>test</th><th>points</th><th>verdict</th><th>message</th></tr>"
             f"{body}</table><p>Each test rebuilds your answer from its Keras config in a fresh process, trains it "
-            "from the cached features and checks that it converges; the visible check in your notebook is the "
-            "first test, the hidden one repeats it at another seed.</p>")
+            "and checks that it converges; the visible check in your notebook is the first test, the hidden one "
+            "repeats it at another seed.</p>")
 
 
 def format_table(rows: list[Row]) -> str:
@@ -547,8 +549,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.sandboxed:
         try:
-            sandbox.bwrap_command(Path(tempfile.gettempdir()), [])
-        except sandbox.SandboxUnavailable as error:
+            jail.check_available()
+        except jail.SandboxUnavailable as error:
             parser.error(str(error))
     start = time.perf_counter()
     previous = {} if args.force else read_manifest(args.out).get("submissions", {})

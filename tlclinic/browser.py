@@ -27,6 +27,7 @@ from typing import Iterator
 from .live import DONE as DONE_WORDS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+LAB_SETTINGS = Path(__file__).with_name("jupyterlab-overrides.json")  # make lab's settings; the JupyterLab here's too
 WIDGET_ERROR = "Error displaying widget"
 DONE = re.compile(r"redrawn.* in [0-9.]+ s")  # the live status once a change is drawn in full
 ALL_READY = re.compile(r"; (\d+) of \1 other choices ready$")  # ... once the background has trained every other choice
@@ -68,6 +69,8 @@ class Session:
     flips: list[Flip] = field(default_factory=list)
     widget_errors: int = 0
     pictures: set[str] = field(default_factory=set)  # every distinct live picture seen (its data URL's hash)
+    stderr: list[str] = field(default_factory=list)  # each stderr stream among the outputs: "cell <index>: <text>"
+    toasts: list[str] = field(default_factory=list)  # the notifications shown over the notebook at the end
 
 
 def _free_port() -> int:
@@ -78,24 +81,36 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def lab(folder: Path) -> Iterator[str]:
-    """JupyterLab serving ``folder`` on localhost, with its own settings and workspaces; yields its base URL."""
+    """JupyterLab serving ``folder`` on localhost, with its own settings and workspaces; yields its base URL.
+
+    Its settings are ``make lab``'s (``LAB_SETTINGS``), and every cell is kept in the page.  Its kernels show
+    what a person's show at the least: it gets no ``TF_CPP_MIN_LOG_LEVEL`` from the caller (make and the tests
+    set one; a JupyterLab started any other way has none: what keeps TensorFlow's log out of the cells is the
+    package), nor pytest's ``PYTEST_CURRENT_TEST`` (with it, ipykernel leaves out of the cells what native code
+    writes to file descriptors 1 and 2); and it starts in ``folder``, not at the root, where nbgrader's
+    configuration would import TensorFlow into the server, which on loading sets ``TF_CPP_MIN_LOG_LEVEL=1`` in
+    its environment, and so in every kernel's.  The app is exposed to the page (``window.jupyterapp``) so that
+    the notebook's outputs can be read as JupyterLab holds them."""
     port, token = _free_port(), "tlclinic"
-    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(folder / ".lab-settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(folder / ".lab-workspaces"), TF_CPP_MIN_LOG_LEVEL="2",
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("TF_CPP_MIN_LOG_LEVEL", "PYTEST_CURRENT_TEST")}
+    env.update(JUPYTERLAB_SETTINGS_DIR=str(folder / ".lab-settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(folder / ".lab-workspaces"),
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", f"--ServerApp.token={token}",
                f"--ServerApp.root_dir={folder}", "--ServerApp.ip=127.0.0.1", "--LabApp.news_url=",
-               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.expose_app_in_browser=True"]
     if hasattr(os, "getuid") and os.getuid() == 0:
         command.append("--allow-root")
-    settings = {"notebook-extension/tracker": {"windowingMode": "none"},  # every cell in the page, seen or not
-                "apputils-extension/notification": {"fetchNews": "false"}}  # no news toast over the figures
-    for name, values in settings.items():
-        path = folder / ".lab-settings" / "@jupyterlab" / f"{name}.jupyterlab-settings"
+    settings = {**json.loads(LAB_SETTINGS.read_text()),
+                "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"}}  # every cell in the page
+    for plugin, values in settings.items():  # as the user's settings, "package:plugin" in package/plugin's file
+        package, name = plugin.split(":")
+        path = folder / ".lab-settings" / package / f"{name}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
     log = open(folder / "lab.log", "w")
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(command, env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(600):
@@ -145,6 +160,18 @@ _STATE = """() => {
          `last error output: ${errors.length ? errors[errors.length - 1].textContent.slice(-1500) : 'none'}`;
 }"""
 _STARTED = "() => [...document.querySelectorAll('.jp-InputPrompt')].some(p => /[*0-9]/.test(p.textContent))"
+# Each stderr stream among the notebook's outputs, as JupyterLab holds them (in the page, an error's traceback and
+# a stream to stderr look alike: the same red box).
+_STDERR = """() => jupyterapp.shell.currentWidget.content.model.toJSON().cells.flatMap((cell, i) =>
+  (cell.outputs || []).filter(o => o.output_type === 'stream' && o.name === 'stderr')
+  .map(o => `cell ${i}: ` + [].concat(o.text).join('')))"""
+
+
+def _seen(page, session: Session) -> None:
+    """What the page shows once the kernel is idle: widget errors, stderr streams, notifications."""
+    session.widget_errors = page.get_by_text(WIDGET_ERROR).count()
+    session.stderr = page.evaluate(_STDERR)
+    session.toasts = page.locator(".Toastify__toast").all_text_contents()
 
 
 def _run_all(page, timeout_s: float) -> None:
@@ -246,7 +273,7 @@ def drive(notebook: Path, choices: list, ready_first: bool = False, timeout_s: f
                     else:
                         _flip(page, cell, lambda: _click_slider(slider, choice, log_range), f"{choice:g}", timeout_s, session)
                 page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=timeout_s * 1000)
-                session.widget_errors = page.get_by_text(WIDGET_ERROR).count()
+                _seen(page, session)
             finally:
                 browser.close()
         return session

@@ -3,8 +3,10 @@
 TensorFlow's C++ side writes absl lines to the process's stderr (file descriptor 2) when it loads ("oneDNN
 custom operations are on", "Could not find cuda drivers") and when it first looks for a GPU ("failed call to
 cuInit") however ``TF_CPP_MIN_LOG_LEVEL`` is set.  ``silenced_native_stderr`` points descriptor 2 at
-/dev/null around those calls; Python's own ``sys.stderr`` is untouched for the rest of the run.  Set
-``TLCLINIC_VERBOSE=1`` to see the lines.
+/dev/null around those calls; Python's own ``sys.stderr`` is untouched for the rest of the run.  The INFO lines
+it logs once it runs (tf.data's "Memory patch applied: M_TRIM_THRESHOLD=128 kb was set." at the first ``fit`` on a
+Python generator, in a cell) are turned off before it loads by ``quiet_native_info``, so that a kernel shows none
+whatever its environment.  Set ``TLCLINIC_VERBOSE=1`` to see the lines.
 """
 from __future__ import annotations
 
@@ -35,6 +37,13 @@ def silenced_native_stderr():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def quiet_native_info() -> None:
+    """TensorFlow's C++ log without its INFO lines (``TF_CPP_MIN_LOG_LEVEL`` at least 1, unless TLCLINIC_VERBOSE):
+    TensorFlow reads the variable once, when it loads, so this comes before it is imported."""
+    if not os.environ.get("TLCLINIC_VERBOSE") and os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1"
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import jinja2
 from nbconvert import HTMLExporter
 
 from . import data, device, report
@@ -51,6 +52,13 @@ MATHJAX = "mathjax"  # the report's own copy of MathJax, beside index.html
 MATHJAX_URL = f"{MATHJAX}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
 MATHJAX_FONTS = ('<script type="text/x-mathjax-config">MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], '
                  'preferredFont: null, webFont: "STIX-Web", imageFont: null}});</script>')
+# nbconvert's lab page without what it would load from the network and the report does not need: require.js and
+# the widgets' renderer (a live control's picture is an image output beside it, saying that it is live in
+# JupyterLab; the static page has no kernel for the control) and mermaid (no notebook draws a diagram).
+OFFLINE_PAGE = """{%- extends 'index.html.j2' -%}
+{% block html_head_js_requirejs %}{% endblock %}
+{% block jupyter_widgets %}{% endblock %}
+{% block html_head_js_mermaidjs %}{% endblock %}"""
 
 
 def copy_mathjax(out: Path) -> None:
@@ -62,8 +70,11 @@ def copy_mathjax(out: Path) -> None:
 
 
 def notebook_html(nb) -> str:
-    """An executed notebook as one HTML page whose formulas MathJax renders from the report's own copy."""
-    body, _ = HTMLExporter(mathjax_url=MATHJAX_URL).from_notebook_node(nb)
+    """An executed notebook as one HTML page that loads nothing from the network: its formulas rendered by the
+    report's own copy of MathJax, and no script, style or font from elsewhere (``OFFLINE_PAGE``)."""
+    exporter = HTMLExporter(mathjax_url=MATHJAX_URL, template_file="offline.html.j2",
+                            extra_loaders=[jinja2.DictLoader({"offline.html.j2": OFFLINE_PAGE})])
+    body, _ = exporter.from_notebook_node(nb)
     return body.replace("</head>", MATHJAX_FONTS + "</head>", 1)
 
 

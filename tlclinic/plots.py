@@ -48,6 +48,20 @@ def side_by_side(draw: Callable[[Run, Figure, str], None], broken: Run, fixed: R
     return fig
 
 
+def suptitle(fig, title: str) -> None:
+    """``fig``'s title (a figure's or a subfigure's), its words wrapped onto as many lines as it takes to fit the
+    width of ``fig``, so that a long one (lesson 04's list of bugs) is not cut at the picture's edge."""
+    text = fig.suptitle(title)
+    lines: list[str] = []
+    for word in title.split(" "):
+        text.set_text(f"{lines[-1]} {word}" if lines else word)
+        if lines and text.get_window_extent().width <= fig.bbox.width:
+            lines[-1] = text.get_text()
+        else:
+            lines.append(word)
+    text.set_text("\n".join(lines))
+
+
 def as_image(fig: Figure, dpi: int = 80) -> Image:
     """A figure as a PNG image for Jupyter: shows the same in JupyterLab, headless runs and widget outputs."""
     buffer = io.BytesIO()

@@ -1,13 +1,20 @@
-"""The report ``make demo`` writes: a row per lesson, the table, and an index page with the plots."""
+"""The report ``make demo`` writes: a row per lesson, the table, and an index page with the plots.
+
+    python -m tlclinic.report [build/report]
+
+checks a report that ``make demo`` wrote (CI runs it after ``make demo``): see ``check``.
+"""
 from __future__ import annotations
 
 import dataclasses
 import html
 import json
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .lessons import Demo
+from .lessons import Demo, names
 
 COLUMNS = ("lesson", "symptom measured on the broken program", "fix", "metric reached by the fix", "seconds",
            "device")
@@ -105,3 +112,54 @@ def write_index(rows: list[Row], out: Path, intro: str) -> Path:
     path.write_text(page)
     return path
 
+
+_ONLINE = r"""((?:https?:)?//[^\s"'`()<>]+)"""  # an address on another host
+# Where a page loads an address from: a tag's src or href (a script, style sheet, font, image, frame), a style's
+# url() or @import, or a string in a script's code (what it appends or imports).  A link to click is no load.
+_LOADS = re.compile(r"<(?:script|link|img|iframe|source|embed|object|video|audio)\b[^>]*?\b(?:src|href|data)\s*=\s*"
+                    r"[\"']?" + _ONLINE + r"|(?:url\(|@import)\s*[\"']?" + _ONLINE, re.I)
+_CODE = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.I | re.S)
+_LOCAL = re.compile(r"""\b(?:src|href)=["']([^"'#?:]+)(?=["'#?])""")  # a file beside the page
+
+
+def online_references(page: str) -> list[str]:
+    """Every address on another host that ``page`` would load a script, style, font or image from."""
+    found = [a or b for a, b in _LOADS.findall(page)]
+    for attributes, code in _CODE.findall(page):
+        kind = re.search(r"""\btype=["']?([^"'\s>]+)""", attributes)
+        if kind and kind[1].lower() not in ("text/javascript", "application/javascript", "module"):
+            continue  # data (a widget's state, MathJax's configuration), not code
+        found += re.findall(r"[\"'`]" + _ONLINE, re.sub(r"/\*.*?\*/", "", code, flags=re.S))
+    return found
+
+
+def check(out: Path, lessons: list[str]) -> list[str]:
+    """What is wrong with the report in ``out`` (nothing: []): a file missing or empty (the index, the table, the
+    rows, each lesson's page, anything a page loads or links to beside it), a lesson without its page or a plot
+    on the index, a page that would load a script, style, font or image from the network."""
+    index = out / "index.html"
+    pages = [index] + [out / f"{lesson}.html" for lesson in lessons]
+    wanted = {out / "table.md", out / ROWS, *pages}
+    problems = []
+    for page in (page for page in pages if page.is_file()):
+        text = page.read_text()
+        wanted |= {out / name for name in _LOCAL.findall(text)}
+        problems += [f"{page.name} loads {address} from the network" for address in online_references(text)]
+        if page == index:
+            problems += [f"index.html has no link to {lesson}.html or no plot of it" for lesson in lessons
+                         if f'href="{lesson}.html"' not in text or f'<img src="{lesson}-' not in text]
+    problems += [f"{path.relative_to(out)} is missing or empty" for path in sorted(wanted)
+                 if not path.is_file() or not path.stat().st_size]
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    out = Path(args[0] if args else "build/report")
+    problems = check(out, names())
+    print("\n".join(problems) if problems else f"{out}: the report of {len(names())} lessons is complete and offline")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,39 +1,29 @@
 """Run a submission's answer cells where they can harm nothing, and bring back only data.
 
 The grader never runs a submitted notebook as it is.  It takes the lesson's own set-up cell (from the source,
-so a student cannot change it) and the student's answer cells, and runs them in a fresh Python process inside
-bubblewrap: the system, the Python installation and the workbook mounted read-only, the solutions, the grades,
-the submissions and the git history hidden, a private /tmp, no network, its own process tree, a memory limit.
-The process calls the answer once and writes its Keras config (``verdict.cross``) to the one folder it may
-write; the verdict is reached elsewhere (``verdict``).
+so a student cannot change it) and the student's answer cells, and runs them in a fresh Python process in the
+grader's jail (``jail``: bubblewrap, an unprivileged user of its own, nothing of ``/etc`` but what Python needs,
+the solutions, the grades, the submissions and the git history hidden, a bounded private /tmp, no network, its
+own process tree, bounded memory, processes and files).  The process calls the answer once and hands its Keras
+config (``verdict.cross``) back over a pipe; the verdict is reached elsewhere (``verdict``).
 
-    python -m tlclinic.sandbox LESSON CELLS.json OUT    (what runs inside; the grader starts it)
+Whose fault a failure is comes from the jail's set-up pipe, which the process writes and closes after the
+lesson's set-up cell and before the first answer cell: nothing the student's code does can take it back.
+
+    python -m tlclinic.sandbox LESSON    (what runs inside; the grader starts it, the cells on stdin)
 """
 from __future__ import annotations
 
 import json
-import os
-import resource
-import shutil
-import signal
-import subprocess
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .lessons import ROOT
+from . import jail
 
-MEMORY_LIMIT_BYTES = 6 * 2**30
-SETUP_DONE = "setup-done"  # written inside once the lesson's own set-up cell has run: what follows is the student's
-TIMINGS = "timings.json"  # when each phase inside ended, for `make bench` only: the process may write anything there
+LIMITS = jail.Limits(memory=3 * 2**30)  # every lesson grades under 1.75 GiB (lesson 04, the heaviest, measured)
 PHASES = ("start and imports", "set-up cell", "answer cells", "answer crossed to data")
-HIDDEN = ("solutions", "build", ".git", "autograde")  # folders of the workbook a submission must not read
-
-
-class SandboxUnavailable(RuntimeError):
-    """bubblewrap is not installed or cannot start here."""
 
 
 @dataclass
@@ -46,145 +36,108 @@ class Outcome:
     seconds: dict = field(default_factory=dict)  # phase -> seconds, as the process reported them (bench only)
 
 
-def bwrap_command(out: Path, hidden: list[Path]) -> list[str]:
-    """The bubblewrap wrapper: read-only system and workbook, ``hidden`` folders masked, ``out`` writable."""
-    bwrap = shutil.which("bwrap")
-    if not bwrap:
-        raise SandboxUnavailable("bubblewrap is needed to grade untrusted notebooks: install it with "
-                                 "`apt-get install bubblewrap` (or grade trusted notebooks with --no-sandbox)")
-    command = [bwrap, "--die-with-parent", "--new-session", "--unshare-all", "--cap-drop", "ALL",
-               "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc"]  # first: the workbook may live under /tmp
-    for path in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", sys.base_prefix, sys.prefix, str(ROOT)):
-        if Path(path).exists():
-            command += ["--ro-bind", path, path]
-    for path in hidden:
-        if path.exists():
-            command += ["--tmpfs", str(path)]
-    command += ["--bind", str(out), str(out), "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp",
-                "--chdir", "/tmp", "--"]
-    return command
-
-
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
-
-
-def run_answer(lesson: str, setup: str, answer: list[str], out: Path, timeout: float, hidden: list[Path] = (),
+def run_answer(lesson: str, setup: str, answer: list[str], timeout: float, hidden: list[Path] = (),
                sandboxed: bool = True) -> Outcome:
-    """Run the lesson's ``setup`` cell and the student's ``answer`` cells in a fresh, sandboxed process.
+    """Run the lesson's ``setup`` cell and the student's ``answer`` cells in a fresh, jailed process.
 
-    ``out`` is an empty folder, the only place the process may write.  A process past ``timeout`` is killed:
-    after the set-up cell finished, that is the student's answer running too long; before, the machine's.
+    A process past ``timeout`` is killed: after the set-up cell finished, that is the student's answer running too
+    long; before, the machine's.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    cells = out / "cells.json"
-    cells.write_text(json.dumps({"setup": setup, "answer": answer}))
-    wrapper = bwrap_command(out, [ROOT / name for name in HIDDEN] + list(hidden)) if sandboxed else []
-    env = {key: value for key, value in os.environ.items() if key in ("PATH", "LANG", "TF_ENABLE_ONEDNN_OPTS",
-                                                                        "KERAS_BACKEND", "CUDA_VISIBLE_DEVICES")}
-    env.update(TF_CPP_MIN_LOG_LEVEL="3", TQDM_DISABLE="1", PYTHONDONTWRITEBYTECODE="1", HOME=str(out),
-               MPLCONFIGDIR=str(out))
-    spawned = time.time()
-    process = subprocess.Popen([*wrapper, sys.executable, "-m", "tlclinic.sandbox", lesson, str(cells), str(out)],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               env=env, start_new_session=True, preexec_fn=_limit_memory, cwd=out)
-    try:
-        log, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        if (out / SETUP_DONE).exists():
-            return Outcome(error=f"your answer cell ran past the time limit ({timeout:.0f} s) and was stopped")
-        return Outcome(error=f"the lesson's set-up did not finish within {timeout:.0f} s", student_fault=False)
-    log = log.decode(errors="replace")
-    outcome = _outcome(out, log, process.returncode)
-    outcome.seconds = phase_seconds(out / TIMINGS, spawned, time.time())
+    cells = json.dumps({"setup": setup, "answer": answer}).encode()
+    finished = jail.run("tlclinic.sandbox", [lesson], cells, timeout, LIMITS, list(hidden), sandboxed)
+    if not finished.setup_done:
+        if finished.timed_out:
+            return Outcome(error=f"the lesson's set-up did not finish within {timeout:.0f} s", student_fault=False)
+        tail = [line for line in finished.log.splitlines() if line.strip()][-1:] or ["no output"]
+        return Outcome(error=f"the lesson's set-up failed (exit {finished.returncode}): {tail[0][:200]}",
+                       student_fault=False)
+    outcome = _outcome(finished, timeout)
+    outcome.seconds = phase_seconds(_last_message(finished.result).get("ends"), finished.started,
+                                    finished.started + finished.seconds)
     return outcome
 
 
-def phase_seconds(path: Path, spawned: float, ended: float) -> dict:
-    """Seconds of each of ``PHASES`` (and of the exit) from the times the process wrote; {} when it wrote none."""
+def _last_message(result: bytes) -> dict:
+    """The last JSON object on the result pipe ({} when there is none: the process never handed one over)."""
+    for line in reversed(result.decode(errors="replace").splitlines()):
+        try:
+            found = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(found, dict):
+            return found
+    return {}
+
+
+def _outcome(finished: jail.Finished, timeout: float) -> Outcome:
+    """What the student's part of the process left: its crossed answer, or why there is none (all the student's)."""
+    if finished.timed_out:
+        return Outcome(error=f"your answer cell ran past the time limit ({timeout:.0f} s) and was stopped")
+    if finished.overflowed:
+        return Outcome(error=f"your answer handed over more than {jail.MAX_RESULT // 2**20} MB and was stopped")
+    message = _last_message(finished.result)
+    if isinstance(message.get("answer"), dict):
+        return Outcome(crossed=message["answer"])
+    if "error" in message:
+        return Outcome(error=str(message["error"])[:400])
+    if any(sign in finished.log for sign in jail.MEMORY_SIGNS) or finished.returncode in (-9, 137, -6, 134):
+        return Outcome(error=f"your answer's process died (out of memory: the limit is {LIMITS.memory // 2**30} GiB, "
+                             "or killed) before handing over its answer")
+    return Outcome(error=f"your answer cell ended the process (exit code {finished.returncode}) before it handed "
+                         "over its answer")
+
+
+def phase_seconds(ends: list | None, spawned: float, ended: float) -> dict:
+    """Seconds of each of ``PHASES`` (and of the exit) from the times the process reported; {} for none."""
     try:
-        ends = [float(end) for end in json.loads(path.read_text())]
-    except (OSError, ValueError, TypeError):
+        ends = [float(end) for end in ends]
+    except (TypeError, ValueError):
         return {}
     starts = [spawned, *ends]
     seconds = {phase: end - start for phase, start, end in zip(PHASES, starts, ends)}
     return {**seconds, "exit": ended - starts[len(seconds)]} if len(seconds) == len(PHASES) else seconds
 
 
-def _outcome(out: Path, log: str, returncode: int) -> Outcome:
-    """What the finished process left in ``out``: its crossed answer, or why there is none."""
-    if not (out / SETUP_DONE).exists():
-        tail = [line for line in log.splitlines() if line.strip()][-1:] or ["no output"]
-        return Outcome(error=f"the lesson's set-up failed (exit {returncode}): {tail[0][:200]}",
-                       student_fault=False)
-    for name in ("answer.json", "error.json"):
-        try:
-            found = json.loads((out / name).read_text())
-        except (OSError, ValueError):
-            continue
-        if name == "answer.json" and isinstance(found, dict):
-            return Outcome(crossed=found)
-        if name == "error.json" and isinstance(found, dict):
-            return Outcome(error=str(found.get("error", ""))[:400])
-    if returncode in (-signal.SIGKILL, -signal.SIGSEGV) or "MemoryError" in log:
-        return Outcome(error="your answer's process died (out of memory, or killed) before handing over its answer")
-    return Outcome(error=f"your answer cell ended the process (exit code {returncode}) before it handed "
-                         "over its answer")
-
-
-def _inside(lesson: str, cells_path: str, out: str) -> int:
-    """In the sandbox: the set-up cell, the answer cells, then the answer crossed to data in ``out``."""
+def _inside(inside: jail.Inside) -> int:
+    """In the jail: the set-up cell, then (the set-up pipe closed) the answer cells, then the answer crossed to
+    data and handed over on the result pipe."""
+    ends = [time.time()]
+    cells = json.loads(sys.stdin.buffer.read())
+    sys.stdin.close()
     from IPython.core.interactiveshell import InteractiveShell
 
     from . import verdict
     from .lessons import load
 
-    cells, folder = json.loads(Path(cells_path).read_text()), Path(out)
-    ends = [time.time()]
-
-    def ended() -> None:
-        ends.append(time.time())
-        (folder / TIMINGS).write_text(json.dumps(ends))
-
+    lesson = inside.arguments[0]
     shell = InteractiveShell.instance()
     result = shell.run_cell(cells["setup"], store_history=False)
     if not result.success:
         print(f"the set-up cell failed: {result.error_before_exec or result.error_in_exec!r}")
         return 3
-    (folder / SETUP_DONE).touch()
-    ended()
-    for index, source in enumerate(cells["answer"], 1):
+    name = load(lesson).ANSWER
+    ends.append(time.time())
+    inside.setup_done()  # from here on, whatever happens is the student's answer's doing
+
+    def hand_over(**message) -> int:
+        inside.hand_over({**message, "ends": ends})
+        return 0
+
+    for source in cells["answer"]:
         result = shell.run_cell(source, store_history=False)
         error = result.error_before_exec or result.error_in_exec
         if error is not None:
-            message = f"your answer cell raised {type(error).__name__}: {str(error)[:300]}"
-            (folder / "error.json").write_text(json.dumps({"error": message}))
-            return 0
-    ended()
-    name = load(lesson).ANSWER
+            return hand_over(error=f"your answer cell raised {type(error).__name__}: {str(error)[:300]}")
+    ends.append(time.time())
     if name not in shell.user_ns:
-        (folder / "error.json").write_text(json.dumps({"error": f"your answer cells define no `{name}`"}))
-        return 0
+        return hand_over(error=f"your answer cells define no `{name}`")
     try:
         crossed = verdict.cross(lesson, shell.user_ns[name])
     except BaseException as error:  # the student's function runs here: anything may come out of it
-        message = f"calling {name} failed: {type(error).__name__}: {str(error)[:300]}"
-        (folder / "error.json").write_text(json.dumps({"error": message}))
-        traceback.print_exc()
-        return 0
-    (folder / "answer.json").write_text(json.dumps(crossed))
-    ended()
-    return 0
-
-
-def exit_now(code: int) -> None:
-    """End the process without tearing TensorFlow down (a second or two): what it hands over is on disk."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+        return hand_over(error=f"calling {name} failed: {type(error).__name__}: {str(error)[:300]}")
+    ends.append(time.time())
+    return hand_over(answer=crossed)
 
 
 if __name__ == "__main__":
-    exit_now(_inside(*sys.argv[1:4]))
+    jail.exit_now(_inside(jail.enter(sys.argv[1:])))

@@ -25,20 +25,27 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
-import subprocess
+import math
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
+
+from . import jail
 
 # grade_id of a lesson's test cell -> the seed its check trains under.  The visible check uses seed 0; the hidden
 # test repeats it at another seed (calibration covers both).
 GRADED_SEEDS = {"self_check": 0, "converges": 1}
 MAX_PARAMETERS = 5_000_000  # the questions' heads have 0.3 to 0.8 million; bounds the verifier's work
+MAX_NUMBER = 1_000_000  # no whole number in a crossed layer's config is larger (units, filters, sizes, dimensions)
+MAX_INPUT_VALUES = 2**18  # values per example of any input or layer output (lesson 04's largest: 27,648)
 REFUSED_CLASSES = {"Lambda", "TorchModuleWrapper", "JaxLayer", "FlaxLayer", "TFSMLayer"}
 PLAIN_VALUES = {"__keras_tensor__", "__tensor__", "__numpy__", "__bytes__", "__ellipsis__", "__slice__"}  # data
+
+
+# The verifier's memory: every lesson's solution is judged within 1.75 GiB (lesson 04's pipeline, the heaviest,
+# measured); a configuration that needs more than this was made to (``verify_many`` gives it 0).
+LIMITS = jail.Limits(memory=3 * 2**30)
+MEMORY = "memory: "  # the start of a verifier failure that was its running out of memory
 
 
 class Refused(Exception):
@@ -140,24 +147,84 @@ def refuse_unsafe(config: Any, where: str = "config") -> None:
             refuse_unsafe(value, f"{where}[{index}]")
 
 
+def _layers(config: Any):
+    """Every layer's serialised form in a config (nested models' layers too)."""
+    if isinstance(config, dict):
+        if isinstance(config.get("config"), dict) and "class_name" in config and "module" in config:
+            if str(config["module"]).startswith("keras.layers") or config["class_name"] in ("Functional", "Sequential"):
+                yield config
+        for value in config.values():
+            yield from _layers(value)
+    elif isinstance(config, list):
+        for value in config:
+            yield from _layers(value)
+
+
+def _numbers(config: Any, key: str = ""):
+    """(key, whole number) for every whole number in a config but random seeds."""
+    if isinstance(config, dict):
+        for k, value in config.items():
+            if k != "seed":
+                yield from _numbers(value, k)
+    elif isinstance(config, (list, tuple)):
+        for value in config:
+            yield from _numbers(value, key)
+    elif isinstance(config, int) and not isinstance(config, bool):
+        yield key, config
+
+
+def _weights(layer: dict) -> int:
+    """The weights a layer's serialised form declares (its class's formula and the input shape it was built for;
+    0 for a layer without weights of its own)."""
+    config, name = layer["config"], layer["class_name"]
+    shape = (layer.get("build_config") or {}).get("input_shape")
+    inputs = shape[-1] if isinstance(shape, (list, tuple)) and shape and isinstance(shape[-1], int) else 1
+    size = lambda key: math.prod(v for v in ([config[key]] if isinstance(config[key], int) else config[key]))
+    if "units" in config and isinstance(config["units"], int):  # Dense, and the recurrent layers' gates
+        units = config["units"]
+        gates = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}.get(name)
+        return gates * (inputs + units + 1) * units if gates else (inputs + 1) * units
+    if "filters" in config and isinstance(config["filters"], int):  # every convolution
+        return (size("kernel_size") * inputs + 1) * config["filters"] if "kernel_size" in config else 0
+    if name == "Embedding":
+        return int(config["input_dim"]) * int(config["output_dim"])
+    if name in ("BatchNormalization", "LayerNormalization", "GroupNormalization"):
+        return 4 * inputs
+    return 0
+
+
+def refuse_too_large(crossed: dict) -> None:
+    """Raise ``Refused`` when the configuration declares more than the grader trains, read from the data before
+    anything is built: a number above ``MAX_NUMBER``, an input of more than ``MAX_INPUT_VALUES`` values per example,
+    or more than ``MAX_PARAMETERS`` weights."""
+    for layer in _layers(crossed):
+        for key in ("batch_shape", "batch_input_shape"):
+            shape = layer["config"].get(key)
+            values = math.prod(d for d in shape[1:] if isinstance(d, int)) if isinstance(shape, (list, tuple)) else 0
+            if values > MAX_INPUT_VALUES:
+                raise Refused(f"its input {shape} holds more than {MAX_INPUT_VALUES:,} values per example")
+    for key, number in _numbers(crossed):
+        if abs(number) > MAX_NUMBER:
+            raise Refused(f"its configuration asks for {key} = {number:,}; the grader takes numbers up to "
+                          f"{MAX_NUMBER:,}")
+    models = [crossed[key] for key in ("model", "tuned") if key in crossed][:1]  # a pipeline's two forms: count one
+    weights = sum(_weights(layer) for model in models for layer in _layers(model))
+    if weights > MAX_PARAMETERS:
+        raise Refused(f"its configuration declares about {weights:,} weights; the grader trains models of up to "
+                      f"{MAX_PARAMETERS:,}")
+
+
 def rebuild(crossed: dict):
     """The answer as a function again, built from its data only: a head builder or an optimizer factory."""
     import keras
 
     refuse_unsafe(crossed)
+    refuse_too_large(crossed)
     if crossed.get("kind") == "head":
         model_config, compile_config = crossed["model"], crossed["compile"]
 
         def build_head(input_dim: int) -> keras.Model:
-            # Keras consumes the config it deserialises: each build gets its own copy.
-            model = keras.saving.deserialize_keras_object(copy.deepcopy(model_config), safe_mode=True)
-            if not isinstance(model, keras.Model):
-                raise Refused(f"the config describes a {type(model).__name__}, not a keras.Model")
-            if model.count_params() > MAX_PARAMETERS:
-                raise AssertionError(f"the head has {model.count_params():,} parameters; the grader trains heads of "
-                                     f"up to {MAX_PARAMETERS:,} (the question's has about 750,000)")
-            model.compile_from_config(copy.deepcopy(compile_config))
-            return model
+            return _model(model_config, compile_config)
 
         return build_head
     if crossed.get("kind") == "pipeline":
@@ -174,20 +241,12 @@ def rebuild(crossed: dict):
 def _rebuild_pipeline(crossed: dict):
     """``build_pipeline`` again from its data: the model from its config, ``fine_tune`` as the trainable flags and
     compile config it left (the backbone it is given is not used: the model's config holds its own)."""
-    import keras
-
     if _without_trainable(crossed["model"]) != _without_trainable(crossed["tuned"]):
         raise Refused("fine_tune changed the model itself: it should only choose which layers train and compile")
     flags = _trainable_flags(crossed["tuned"])
 
     def build_pipeline(backbone):
-        model = keras.saving.deserialize_keras_object(copy.deepcopy(crossed["model"]), safe_mode=True)
-        if not isinstance(model, keras.Model):
-            raise Refused(f"the config describes a {type(model).__name__}, not a keras.Model")
-        if model.count_params() > MAX_PARAMETERS:
-            raise AssertionError(f"the model has {model.count_params():,} parameters; the grader trains models of "
-                                 f"up to {MAX_PARAMETERS:,}")
-        model.compile_from_config(copy.deepcopy(crossed["compile"]))
+        model = _model(crossed["model"], crossed["compile"])
 
         def fine_tune():
             _set_trainable(model, flags)
@@ -196,6 +255,31 @@ def _rebuild_pipeline(crossed: dict):
         return model, fine_tune
 
     return build_pipeline
+
+
+def _model(model_config: dict, compile_config: dict):
+    """A compiled model from its config, in safe mode, refused before it trains when it holds more weights than
+    ``MAX_PARAMETERS`` or any layer's output more than ``MAX_INPUT_VALUES`` values per example (its shapes are
+    symbolic until it trains: nothing of that size has been allocated yet)."""
+    import keras
+
+    # Keras consumes the config it deserialises: each build gets its own copy.
+    model = keras.saving.deserialize_keras_object(copy.deepcopy(model_config), safe_mode=True)
+    if not isinstance(model, keras.Model):
+        raise Refused(f"the config describes a {type(model).__name__}, not a keras.Model")
+    if model.count_params() > MAX_PARAMETERS:
+        raise AssertionError(f"the model has {model.count_params():,} parameters; the grader trains models of up "
+                             f"to {MAX_PARAMETERS:,}")
+    for layer in model._flatten_layers(include_self=False):
+        try:
+            shape = tuple(layer.output.shape)
+        except (AttributeError, ValueError):  # a layer called more than once, or never: no single output
+            continue
+        if math.prod(d for d in shape[1:] if d) > MAX_INPUT_VALUES:
+            raise Refused(f"its layer {layer.name} outputs {shape[1:]} values per example; the grader trains "
+                          f"models whose layers output up to {MAX_INPUT_VALUES:,}")
+    model.compile_from_config(copy.deepcopy(compile_config))
+    return model
 
 
 def as_data_and_back(lesson: str, answer: Any):
@@ -222,58 +306,59 @@ def judge(lesson: str, crossed: dict, seed: int) -> tuple[bool, str]:
     return True, module.summary(result)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Judge each request of REQUEST.json in turn, appending one line of verdicts per request to RESULT.json."""
+def main(inside) -> int:
+    """Judge each request read from stdin in turn, sending one line of verdicts per request on the result pipe."""
     from .console import silenced_native_stderr
 
-    request_path, result_path = (argv if argv is not None else sys.argv[1:])
-    requests = json.loads(Path(request_path).read_text())
+    requests = json.loads(sys.stdin.buffer.read())
     with silenced_native_stderr():
         import keras  # noqa: F401  (TensorFlow's start-up lines go nowhere)
-    with open(result_path, "a") as results:
-        for request in requests:
-            verdicts = {}
-            for test, seed in request["tests"].items():
-                start = time.perf_counter()
-                passed, message = judge(request["lesson"], request["answer"], int(seed))
-                verdicts[test] = {"passed": passed, "message": message, "seed": int(seed),
-                                  "seconds": time.perf_counter() - start}
-            results.write(json.dumps(verdicts) + "\n")
-            results.flush()
+    for request in requests:
+        verdicts = {}
+        for test, seed in request["tests"].items():
+            start = time.perf_counter()
+            passed, message = judge(request["lesson"], request["answer"], int(seed))
+            verdicts[test] = {"passed": passed, "message": message, "seed": int(seed),
+                              "seconds": time.perf_counter() - start}
+        inside.send(verdicts)
     return 0
 
 
-def _run_verifier(requests: list[dict], timeout: float) -> tuple[list[dict | None], str]:
-    """One verifier process over ``requests``: their verdicts (None for any it did not finish), and why not."""
-    with tempfile.TemporaryDirectory(prefix="tlclinic-verdict-") as tmp:
-        request, result = Path(tmp) / "requests.json", Path(tmp) / "results.jsonl"
-        request.write_text(json.dumps(requests))
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TQDM_DISABLE": "1"}
-        why = ""
-        try:
-            done = subprocess.run([sys.executable, "-m", "tlclinic.verdict", str(request), str(result)], env=env,
-                                  capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-            if done.returncode:
-                lines = [line for line in done.stderr.splitlines() if line.strip()]
-                why = f"the verifier failed (exit {done.returncode}): {lines[-1] if lines else 'no output'}"
-        except subprocess.TimeoutExpired:
-            why = f"the verifier did not finish within {timeout:.0f} s"
-        finished = [json.loads(line) for line in result.read_text().splitlines()] if result.exists() else []
-    return finished + [None] * (len(requests) - len(finished)), why
+def _run_verifier(requests: list[dict], timeout: float, sandboxed: bool = False) -> tuple[list[dict | None], str]:
+    """One verifier process over ``requests``: their verdicts (None for any it did not finish), and why not
+    (``MEMORY``-prefixed when it ran out of the memory ``LIMITS`` gives it)."""
+    finished = jail.run("tlclinic.verdict", [], json.dumps(requests).encode(), timeout, LIMITS, [], sandboxed)
+    found = [json.loads(line) for line in finished.result.decode().splitlines() if line.strip()][:len(requests)]
+    why = ""
+    if finished.timed_out:
+        why = f"the verifier did not finish within {timeout:.0f} s"
+    elif len(found) < len(requests):
+        lines = [line for line in finished.log.splitlines() if line.strip()]
+        memory = any(sign in finished.log for sign in jail.MEMORY_SIGNS)
+        why = (MEMORY if memory else "") + f"the verifier failed (exit {finished.returncode}): " + (
+            lines[-1][:200] if lines else "no output")
+    return found + [None] * (len(requests) - len(found)), why
 
 
-def verify_many(requests: list[dict], timeout: float) -> list[dict | str]:
+def verify_many(requests: list[dict], timeout: float, sandboxed: bool = False) -> list[dict | str]:
     """Each request ``{"lesson", "answer", "tests": {grade_id: seed}}`` -> grade_id -> verdict, or a string saying
     why the machine could not judge it.
 
     One fresh process judges them in turn (``timeout`` seconds each, summed), so Keras is imported once for many
-    answers; any request it did not finish is tried again alone with twice the time.
+    answers; any request it did not finish is tried again alone with twice the time.  An answer that makes the
+    verifier run out of its memory alone, twice, fails every test: its configuration asked for more than the
+    grader gives any answer (the memory of every valid answer is well inside ``LIMITS``).
     """
-    results: list[dict | str | None] = list(_run_verifier(requests, timeout * len(requests))[0])
+    results: list[dict | str | None] = list(_run_verifier(requests, timeout * len(requests), sandboxed)[0])
     for index, found in enumerate(results):
         if found is None:
-            again, why = _run_verifier([requests[index]], 2 * timeout)
+            again, why = _run_verifier([requests[index]], 2 * timeout, sandboxed)
             results[index] = again[0] if again[0] is not None else why
+            if why.startswith(MEMORY):
+                message = (f"your answer could not be graded: training it needs more than the "
+                           f"{LIMITS.memory // 2**30} GiB of memory the grader gives an answer")
+                results[index] = {test: {"passed": False, "message": message, "seed": int(seed), "seconds": 0.0}
+                                  for test, seed in requests[index]["tests"].items()}
     return results
 
 
@@ -282,7 +367,7 @@ def verify(lesson: str, crossed: dict, tests: dict[str, int], timeout: float | N
 
     Raises ``RuntimeError`` when the verifier failed or ran past ``timeout``.
     """
-    [found], why = _run_verifier([{"lesson": lesson, "answer": crossed, "tests": tests}], timeout)
+    [found], why = _run_verifier([{"lesson": lesson, "answer": crossed, "tests": tests}], timeout or 600)
     if found is None:
         raise RuntimeError(why)
     return found
@@ -306,6 +391,4 @@ def check(lesson: str, answer: Any, seed: int = 0) -> None:
 
 
 if __name__ == "__main__":
-    from .sandbox import exit_now
-
-    exit_now(main())
+    jail.exit_now(main(jail.enter(sys.argv[1:])))

@@ -879,6 +879,8 @@ def examine(model: keras.Model, x, y, x_val, y_val, epochs: int = 3, batch_size:
     keras.utils.set_random_seed(seed)
     y = np.asarray(y)
     order = np.random.default_rng(seed).permutation(len(y))
-    model.fit(keras.tree.map_structure(lambda a: np.asarray(a)[order], x), y[order], epochs=epochs,
-              batch_size=batch_size, shuffle=False, verbose=0, callbacks=[doctor])
+    with warnings.catch_warnings():  # Keras's warning of a softmax over one unit: the report quotes it, once
+        warnings.filterwarnings("ignore", message="You are using a softmax over axis")
+        model.fit(keras.tree.map_structure(lambda a: np.asarray(a)[order], x), y[order], epochs=epochs,
+                  batch_size=batch_size, shuffle=False, verbose=0, callbacks=[doctor])
     return doctor.report

@@ -38,6 +38,8 @@ PARTS = {
     "reproduce": "reproduce(seed=0) -> the question's program run as asked",
     "live": "live() -> a LiveView: the control whose every change retrains and redraws",
     "check_converges": "check_converges(answer, seed) -> the graded check, run by the verifier",
+    "prepare": "prepare() -> None: computes and stores what check_converges reads from disk (datasets, feature "
+               "caches), so that the grader's verifier can run read-only",
     "check": "check(answer, seed=0): the notebook's check, judged in a fresh process",
     "summary": "summary(result) -> str: what a passing check reports",
     "calibrate": "calibrate(seeds) -> list of Calibration rows: the check over a public family of answers",

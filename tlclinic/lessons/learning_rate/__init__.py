@@ -211,6 +211,12 @@ def check_converges(make_optimizer: Callable[[], keras.optimizers.Optimizer], se
     return runs
 
 
+def prepare() -> None:
+    """What the check reads from disk: the features of both tasks' images."""
+    for task in TASKS.values():
+        task.features()
+
+
 def examine(task: str, optimizer: OptimizerFactory, seed: int = 0) -> tuple[Run, Report]:
     """The head of ``task`` trained with ``optimizer`` and the doctor watching: the run and what the doctor says."""
     t = TASKS[task]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ...plots import draw_losses, epochs_of, figure
+from ...plots import draw_losses, epochs_of, figure, suptitle
 from ...training import Run
 from .range_test import RangeTest
 
@@ -17,7 +17,7 @@ def draw_run(run: Run, fig: Figure, dead_fraction: float, title: str = "") -> No
     dead_ax.bar(["dead", "alive"], [dead_fraction, 1 - dead_fraction], color=["tab:red", "tab:green"])
     dead_ax.set(ylim=(0, 1), title=f"dead relu units: {dead_fraction:.0%}")
     if title:
-        fig.suptitle(title)
+        suptitle(fig, title)
 
 
 def draw_sweep(ax, histories: dict[float, dict[str, list[float]]]) -> None:

@@ -110,6 +110,11 @@ def check_converges(build_head: HeadBuilder, seed: int = 0) -> Run:
     return run
 
 
+def prepare() -> None:
+    """What the check reads from disk: the features of the road images."""
+    road_features()
+
+
 def examine(build: HeadBuilder, seed: int = 0) -> tuple[Run, Report]:
     """``build``'s head trained with the doctor watching: the run and what the doctor says about it."""
     train_set, val_set = road_features()

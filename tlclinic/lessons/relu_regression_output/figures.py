@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ...plots import draw_losses, overlay
+from ...plots import draw_losses, overlay, suptitle
 from ...training import Run
 
 
@@ -14,7 +14,7 @@ def draw_run(run: Run, fig: Figure, title: str = "") -> None:
     draw_losses(loss_ax, run)
     draw_predicted_vs_true(scatter_ax, run)
     if title:
-        fig.suptitle(title)
+        suptitle(fig, title)
 
 
 def draw_predicted_vs_true(ax, run: Run, label: str | None = None) -> None:

@@ -61,8 +61,9 @@ def fixes() -> dict[str, tuple[HeadBuilder, bool | None]]:
             (head(1, "sigmoid", "binary_crossentropy", after_hidden=lambda: layers.Dropout(0.3)), True),
         "BatchNormalization of the features + sigmoid":
             (head(1, "sigmoid", "binary_crossentropy", before_hidden=layers.BatchNormalization), True),
-        # Measured, not graded either way: on 1000 images its moving statistics lag (momentum 0.99) and the
-        # validation accuracy at batch 32 varies from 0.6 to 0.95, at 5 epochs as at 10.
+        # Read from its moving averages (momentum 0.99, a fifth of their starting values left after 160 steps) it
+        # validated at 0.55 to 0.91 over 20 seeds; the check measures BatchNorm statistics over the training
+        # features (``training.refresh_batchnorm``), and so judges the head it trained.
         "BatchNormalization after each hidden layer + sigmoid":
-            (head(1, "sigmoid", "binary_crossentropy", after_hidden=layers.BatchNormalization), None),
+            (head(1, "sigmoid", "binary_crossentropy", after_hidden=layers.BatchNormalization), True),
     }

@@ -13,7 +13,7 @@ from typing import Callable
 
 import keras
 
-from ... import calibrate as calibration, grading, verdict
+from ... import calibrate as calibration, data, grading, verdict
 from ...backbone import WeightsMissingError, get_backbone
 from ...console import quiet
 from ...doctor import Report, diagnose
@@ -160,6 +160,12 @@ def check_converges(build_pipeline, seed: int = 0) -> PipelineRun:
     run = grading.train_student(train, build_pipeline, seed)
     assert_converged(run)
     return run
+
+
+def prepare() -> None:
+    """What the check reads from disk: the shapes images (it trains on the images themselves)."""
+    for name in DATA:
+        data.ensure(name)
 
 
 def check(build_pipeline, seed: int = 0) -> None:

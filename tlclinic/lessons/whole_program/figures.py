@@ -5,7 +5,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ...plots import epochs_of, figure
+from ...plots import epochs_of, figure, suptitle
 from ...symptoms import accuracy
 from .pipeline import PipelineRun
 
@@ -28,7 +28,7 @@ def draw_run(run: PipelineRun, fig: Figure, title: str = "", criteria=()) -> Non
                      transform=text_ax.transAxes, va="top")
         text_ax.text(0.12, y, f"{name}\n{measured}", transform=text_ax.transAxes, va="top", fontsize="small")
     if title:
-        fig.suptitle(title)
+        suptitle(fig, title)
 
 
 def ablation_figure(rows: list[dict], note: str) -> Figure:

@@ -1,0 +1,112 @@
+"""The grader's jail: what a jailed process can read, who it runs as, what it may use, and the channel that says
+whose fault a failure is.  (The grader's end-to-end fixtures in test_grading.py run every exploit through it.)"""
+import json
+import os
+import shutil
+
+import keras
+import pytest
+from keras import layers
+
+from tlclinic import jail, sandbox, verdict
+
+L01 = "01-softmax-one-unit"
+SETUP = "x = 1"  # the lesson's set-up cell stands in: the jailed process still imports the lesson to find its answer
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None,
+                                 reason="BUBBLEWRAP MISSING: `apt-get install bubblewrap` (make test installs it as root)")
+
+
+def raised(answer_cell: str, timeout: float = 120, sandboxed: bool = True) -> sandbox.Outcome:
+    return sandbox.run_answer(L01, SETUP, [answer_cell], timeout, sandboxed=sandboxed)
+
+
+# What a jailed process may find in /etc and in its environment (besides what TensorFlow and JAX set for
+# themselves when they are imported, by these prefixes).
+ETC = {*jail.ETC, "passwd", "group"}
+ENVIRONMENT = {*jail.KEPT_ENVIRONMENT, "HOME", "MPLCONFIGDIR", "USER", "LOGNAME", "PWD", "TLCLINIC_UID",
+               "TF_CPP_MIN_LOG_LEVEL", "TQDM_DISABLE", "PYTHONDONTWRITEBYTECODE"}
+LIBRARIES_SET = ("TF", "TPU_", "HDF5_", "ENABLE_RUNTIME_")
+
+
+@needs_bwrap
+def test_a_jailed_answer_runs_as_its_own_user_with_nothing_to_read_and_bounded_resources(monkeypatch):
+    for name in ("TLCLINIC_GRADER_TOKEN", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "TF_GRADER_SECRET"):
+        monkeypatch.setenv(name, "canary-in-the-environment")
+    outcome = raised(  # the answer reports what it sees in its error message (300 characters at most)
+        "import json, os, resource\n"
+        "status = dict(line.split(':', 1) for line in open('/proc/self/status').read().splitlines())\n"
+        "raise RuntimeError(json.dumps([os.getuid(), status['CapEff'].strip(), status['NoNewPrivs'].strip(),\n"
+        f"    sorted(set(os.listdir('/etc')) - {ETC!r}),\n"
+        f"    sorted(k for k in set(os.environ) - {ENVIRONMENT!r} if not k.startswith({LIBRARIES_SET!r})),\n"
+        "    sorted(os.listdir('/root')), [resource.getrlimit(r)[0] for r in (resource.RLIMIT_NPROC, resource.RLIMIT_DATA)],\n"
+        "    os.statvfs('/tmp').f_blocks * os.statvfs('/tmp').f_frsize,\n"
+        "    [k for k, v in os.environ.items() if 'canary' in v]]))")
+    assert outcome.student_fault and outcome.error.startswith("your answer cell raised RuntimeError: "), outcome
+    uid, capabilities, no_new_privs, etc, environment, root, limits, tmp, canaries = json.loads(
+        outcome.error.split(": ", 1)[1])
+    assert uid != 0 and capabilities == "0000000000000000" and no_new_privs == "1"
+    assert etc == [] and environment == []  # no shadow, no ssh, no grader's variable
+    assert canaries == []  # not even under a name TensorFlow's prefix hides
+    assert root in ([], [".pyenv"])  # only the Python installation, where it lives under /root: no .ssh
+    assert limits == [jail.Limits(0).processes, sandbox.LIMITS.memory] and tmp == jail.Limits(0).tmp
+
+
+@needs_bwrap
+def test_after_the_set_up_every_failure_is_the_students_whatever_it_deletes_or_prints():
+    """The set-up pipe was written and closed before the answer ran: an exit that claims a set-up failure, closing
+    every descriptor, or a crash are the student's (0), never "not graded"."""
+    for cell in ["print('the set-up cell failed: ImportError')\nimport os\nos._exit(3)",
+                 "import os\nos.closerange(3, 4096)\nraise SystemExit(1)",
+                 "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)"]:
+        outcome = raised(cell)
+        assert outcome.student_fault and outcome.crossed is None, (cell, outcome)
+        assert "ended the process" in outcome.error or "died" in outcome.error, (cell, outcome)
+
+
+def test_a_set_up_that_fails_or_never_ends_is_the_machines():
+    failed = sandbox.run_answer(L01, "raise ImportError('no such lesson')", ["x = 1"], 120, sandboxed=False)
+    assert not failed.student_fault and "set-up failed" in failed.error and "no such lesson" in failed.error
+    slow = sandbox.run_answer(L01, "import time\ntime.sleep(60)", ["x = 1"], 3, sandboxed=False)
+    assert not slow.student_fault and "did not finish within 3 s" in slow.error
+
+
+def test_an_answer_that_hands_over_too_much_is_stopped(monkeypatch):
+    monkeypatch.setattr(jail, "MAX_RESULT", 2**16)
+    outcome = raised("import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'x' * 2**17)\n"
+                     "    except OSError:\n        pass\nwhile True:\n    pass", timeout=60, sandboxed=False)
+    assert outcome.student_fault and "handed over more than" in outcome.error
+
+
+def _head(*hidden, inputs=(256,)):
+    model = keras.Sequential([keras.Input(inputs), *hidden, layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    crossed = {"kind": "head", "model": keras.saving.serialize_keras_object(model), "compile": model.get_compile_config()}
+    return json.loads(json.dumps(crossed))  # as it crosses
+
+
+def test_a_configuration_too_large_to_train_is_refused_from_its_data_before_anything_is_built():
+    verdict.refuse_too_large(_head(layers.Dense(1024, activation="relu")))  # the question's size: fine
+    huge_units = json.loads(json.dumps(_head(layers.Dense(8))).replace('"units": 8,', '"units": 2000000,'))
+    with pytest.raises(verdict.Refused, match="units = 2,000,000"):
+        verdict.refuse_too_large(huge_units)
+    with pytest.raises(verdict.Refused, match="weights"):
+        verdict.refuse_too_large(_head(layers.Dense(5000), layers.Dense(2000)))  # 11 million weights, small numbers
+    with pytest.raises(verdict.Refused, match="values per example"):
+        verdict.refuse_too_large(_head(layers.Flatten(), inputs=(2048, 2048)))
+
+
+def test_a_layer_whose_output_is_too_large_is_refused_before_it_trains():
+    crossed = _head(layers.RepeatVector(400_000), layers.GlobalAveragePooling1D())
+    verdict.refuse_too_large(crossed)  # no number or weight is too large...
+    with pytest.raises(verdict.Refused, match="repeat_vector outputs"):
+        verdict.rebuild(crossed)(256)  # ...but one layer's output is
+
+
+def test_a_sandbox_that_cannot_start_says_what_to_do(tmp_path, monkeypatch):
+    """Where AppArmor refuses bubblewrap its namespaces (Ubuntu 24.04 runners), the grader says how to allow them."""
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    with pytest.raises(jail.SandboxUnavailable, match="uid map: Permission denied.*apparmor_restrict_unprivileged"):
+        jail.check_available()
