@@ -6,7 +6,7 @@ notification covers the notebook (JupyterLab's news toast: the driver's JupyterL
 import pytest
 
 from tlclinic import browser
-from tlclinic.lessons import release_notebook
+from tlclinic.lessons import RELEASES, discover, release_notebook
 from tlclinic.lessons import learning_rate as lesson03
 from tlclinic.lessons import softmax_one_unit as lesson01
 
@@ -43,3 +43,15 @@ def test_lesson03_slider_trains_a_new_rate_epoch_by_epoch_and_a_revisit_is_its_k
     assert back.status.startswith("redrawn (a run kept from before) in"), back
     assert third.status.startswith(("retrained and redrawn in", "redrawn (trained in the background) in")), third
     assert len(session.pictures) >= 3
+
+
+CLICKED = {lesson01.NAME, lesson03.NAME}  # the tests above run these and read their cells too
+
+
+@pytest.mark.parametrize("notebook", [RELEASES / "00-bring-your-own-model.ipynb"] + [
+    release_notebook(name) for name in discover() if name not in CLICKED], ids=lambda path: path.stem)
+def test_run_all_shows_no_stderr_no_notification_and_no_widget_error(notebook):
+    """Every other student notebook, as a person opens it in `make lab` and runs all its cells (up to the check the
+    untouched release fails, which shows its traceback as an error, not a stderr stream)."""
+    session = browser.drive(notebook, [], timeout_s=300)
+    assert session.widget_errors == 0 and session.stderr == [] and session.toasts == [], session
