@@ -24,4 +24,3 @@ def execute(path: Path, cwd: Path | None = None, timeout: int = CELL_TIMEOUT_S) 
         error.notebook = nb
         raise
     return nb
-
