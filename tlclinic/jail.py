@@ -285,9 +285,7 @@ class Inside:
 
     def hand_over(self, data: dict) -> None:
         """Write ``data`` (JSON) on the result pipe and close it."""
-        payload = memoryview((json.dumps(data) + "\n").encode())
-        while payload:
-            payload = payload[os.write(self.result_fd, payload):]
+        self.send(data)
         os.close(self.result_fd)
 
     def send(self, data: dict) -> None:

@@ -51,9 +51,9 @@ def run_answer(lesson: str, setup: str, answer: list[str], timeout: float, hidde
         tail = [line for line in finished.log.splitlines() if line.strip()][-1:] or ["no output"]
         return Outcome(error=f"the lesson's set-up failed (exit {finished.returncode}): {tail[0][:200]}",
                        student_fault=False)
-    outcome = _outcome(finished, timeout)
-    outcome.seconds = phase_seconds(_last_message(finished.result).get("ends"), finished.started,
-                                    finished.started + finished.seconds)
+    message = _last_message(finished.result)
+    outcome = _outcome(finished, message, timeout)
+    outcome.seconds = phase_seconds(message.get("ends"), finished.started, finished.started + finished.seconds)
     return outcome
 
 
@@ -69,13 +69,13 @@ def _last_message(result: bytes) -> dict:
     return {}
 
 
-def _outcome(finished: jail.Finished, timeout: float) -> Outcome:
-    """What the student's part of the process left: its crossed answer, or why there is none (all the student's)."""
+def _outcome(finished: jail.Finished, message: dict, timeout: float) -> Outcome:
+    """What the student's part of the process left (``message``: the last it handed over): its crossed answer, or
+    why there is none (all the student's)."""
     if finished.timed_out:
         return Outcome(error=f"your answer cell ran past the time limit ({timeout:.0f} s) and was stopped")
     if finished.overflowed:
         return Outcome(error=f"your answer handed over more than {jail.MAX_RESULT // 2**20} MB and was stopped")
-    message = _last_message(finished.result)
     if isinstance(message.get("answer"), dict):
         return Outcome(crossed=message["answer"])
     if "error" in message:
