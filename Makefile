@@ -86,8 +86,8 @@ grade: $(STAMP) sandbox
 	$(VENV)/bin/tlclinic-grade "$(SUBMISSIONS)" $(ARGS)
 
 calibrate: $(STAMP)
-	TF_ENABLE_ONEDNN_OPTS=0 TQDM_DISABLE=1 $(PY) -m tlclinic.calibrate --seeds 20 --write
-	TF_ENABLE_ONEDNN_OPTS=1 TQDM_DISABLE=1 $(PY) -m tlclinic.calibrate --seeds 20 --write
+	TF_ENABLE_ONEDNN_OPTS=0 TQDM_DISABLE=1 $(PY) -m tlclinic.commands.calibrate --seeds 20 --write
+	TF_ENABLE_ONEDNN_OPTS=1 TQDM_DISABLE=1 $(PY) -m tlclinic.commands.calibrate --seeds 20 --write
 
 stress: $(STAMP) sandbox
 	$(PY) -m pytest -m slow -s tests/test_stress.py

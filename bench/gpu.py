@@ -32,7 +32,7 @@ import jax  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tlclinic.calibrate import Calibration  # noqa: E402
+from tlclinic.calibration import Calibration  # noqa: E402
 from tlclinic.lessons import discover, select  # noqa: E402
 
 

@@ -25,7 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tlclinic import autograde, browser, data, device, verdict  # first: it keeps TensorFlow's start-up lines quiet
+from tlclinic import browser, data, device, verdict  # first: it keeps TensorFlow's start-up lines quiet
+from tlclinic.grader import judge, submissions
 
 import keras
 import numpy as np
@@ -136,7 +137,7 @@ def browser_flips(cycles: int = 3) -> dict:
     if why := browser.missing():
         return {"skipped": why}
     plans = {name: list(lesson.BROWSER_CHOICES) for name, lesson in discover().items()
-             if hasattr(lesson, "BROWSER_CHOICES")}
+             if lesson.BROWSER_CHOICES}
     result = {}
     for name, choices in plans.items():
         notebook = release_notebook(name)
@@ -191,9 +192,9 @@ def grading_breakdown(batch: int) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             folder = class_folder(Path(tmp) / "submissions", lesson, batch)
             begun = time.perf_counter()
-            sub = autograde.answer(folder / "student00" / f"{lesson}.ipynb", folder)
+            sub = submissions.answer(folder / "student00" / f"{lesson}.ipynb", folder)
             answered = time.perf_counter()
-            tests = {test: verdict.GRADED_SEEDS[test] for test in sub.points}
+            tests = {test: graded.seed for test, graded in discover()[lesson].graded_tests().items()}
             discover()[lesson].prepare()  # what the read-only verifier reads, as the grader prepares it
             [found] = verdict.verify_many([{"lesson": lesson, "answer": sub.crossed, "tests": tests}], 180,
                                           sandboxed=True)
@@ -203,7 +204,7 @@ def grading_breakdown(batch: int) -> dict:
             phases["verifier: start and imports"] = judged - answered - sum(f["seconds"] for f in found.values())
             phases.update({f"verifier: test {test}": f["seconds"] for test, f in found.items()})
             start = time.perf_counter()
-            autograde.grade_all(folder, 2, log=lambda *a, **k: None)
+            judge.grade_all(folder, 2, log=lambda *a, **k: None)
             per_submission = (time.perf_counter() - start) / batch
         result[lesson] = {"one_submission_s": judged - begun, "phases_s": phases, "batch": batch,
                           "per_submission_s": per_submission}

@@ -5,7 +5,7 @@ import types
 import nbformat
 import pytest
 
-from tlclinic import browser, demo, device, lessons, report
+from tlclinic import browser, demo, device, lesson as lesson_interface, lessons, report
 
 
 @pytest.mark.e2e
@@ -41,8 +41,8 @@ def test_demo_runs_a_lesson_and_writes_the_table_the_page_and_the_plots(tmp_path
 
 
 def test_a_lesson_that_fails_is_reported_with_its_reason_and_the_others_still_run(tmp_path, monkeypatch, capsys):
-    fine = lessons.Demo("a symptom", "a fix", "a metric", True, True)
-    lost = lessons.demo("nothing seen", "a fix", "a metric", reproduced=False, not_reproduced="loss went down",
+    fine = lesson_interface.Demo("a symptom", "a fix", "a metric", True, True)
+    lost = lesson_interface.demo("nothing seen", "a fix", "a metric", reproduced=False, not_reproduced="loss went down",
                        converged=(True, ""), figures={})
 
     def load(lesson):
@@ -66,7 +66,7 @@ def test_a_lesson_that_fails_is_reported_with_its_reason_and_the_others_still_ru
 
 def test_a_run_of_one_lesson_keeps_the_other_lessons_rows_and_sections_from_the_last_run(tmp_path, monkeypatch):
     def figured(name):
-        return lessons.Demo(f"symptom of {name}", "a fix", "a metric", True, True, figures={"curves": _Figure()})
+        return lesson_interface.Demo(f"symptom of {name}", "a fix", "a metric", True, True, figures={"curves": _Figure()})
 
     class _Figure:
         def savefig(self, path, dpi):
@@ -78,7 +78,7 @@ def test_a_run_of_one_lesson_keeps_the_other_lessons_rows_and_sections_from_the_
     assert demo.main(["--out", str(tmp_path)]) == 0
     first, last = lessons.names()[0], lessons.names()[-1]
     monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(
-        DATA=(), demo=lambda: lessons.demo("nothing seen", "a fix", "a metric", False, "no symptom", (True, ""), {})))
+        DATA=(), demo=lambda: lesson_interface.demo("nothing seen", "a fix", "a metric", False, "no symptom", (True, ""), {})))
     assert demo.main([last, "--out", str(tmp_path)]) == 1
     table = (tmp_path / "table.md").read_text()
     assert f"| {first} | symptom of {first} |" in table and f"FAILED {last}: the symptom was not reproduced" in table
@@ -94,7 +94,7 @@ def test_the_report_check_passes_a_whole_report_and_names_each_file_missing_or_e
         def savefig(self, path, dpi):
             path.write_bytes(b"\x89PNG\r\n\x1a\n")
 
-    monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(DATA=(), demo=lambda: lessons.Demo(
+    monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(DATA=(), demo=lambda: lesson_interface.Demo(
         "a symptom", "a fix", "a metric", True, True, figures={"curves": _Figure()})))
     monkeypatch.setattr(demo, "execute", lambda path: nbformat.v4.new_notebook())
     monkeypatch.setattr(demo, "probe_backbone", lambda: [])

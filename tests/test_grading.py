@@ -9,14 +9,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tlclinic import autograde, sandbox, verdict
+from tlclinic import crossing, lesson as lesson_module, verdict
+from tlclinic.commands import grade as tlclinic_grade
+from tlclinic.grader import judge, sandbox, submissions
 from tlclinic.lessons import ROOT, discover, release_notebook, source_notebook
 
 LESSONS = discover()
 L01, L02, L03, L04 = "01-softmax-one-unit", "02-relu-regression-output", "03-learning-rate", "04-whole-program"
 SOURCE = {lesson: source_notebook(lesson) for lesson in LESSONS}
 RELEASE = {lesson: release_notebook(lesson) for lesson in LESSONS}
-ANSWER_ID = {lesson: module.ANSWER for lesson, module in LESSONS.items()}
+ANSWER_ID = {lesson: module.ANSWER.name for lesson, module in LESSONS.items()}
 FULL, NOTHING = {"self_check": 1, "converges": 4}, {"self_check": 0, "converges": 0}
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None,
@@ -207,7 +209,7 @@ def graded(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TLCLINIC_GRADER_TOKEN", CANARY)
         patch.setenv("HOME", str(home))
-        code = autograde.main([str(folder), "--jobs", "2", "--timeout", "90", "--out", str(out), "--min-score", "0.9"])
+        code = tlclinic_grade.main([str(folder), "--jobs", "2", "--timeout", "90", "--out", str(out), "--min-score", "0.9"])
     return code, out, before, cases
 
 
@@ -274,7 +276,7 @@ def test_an_attacker_cannot_change_the_grade_of_the_submission_after_it(tmp_path
     write_submissions(tmp_path / "subs", {"a_attacker": (L01, RELEASE, attack, None, None),
                                           "b_victim": (L01, RELEASE, None, None, None)})
     before = digest([victim_file, *PROTECTED])
-    batch = autograde.grade_all(tmp_path / "subs", 1, timeout=90, log=lambda *a, **k: None)
+    batch = judge.grade_all(tmp_path / "subs", 1, timeout=90, log=lambda *a, **k: None)
     victim = [r for r in batch if r.student == "b_victim"]
     assert [(r.test, r.points, r.status) for r in victim] == [(test, 0, "graded") for test in FULL]
     assert all(UNTOUCHED_SAYS[L01] in r.message for r in victim), victim
@@ -286,7 +288,7 @@ def test_an_attacker_cannot_change_the_grade_of_the_submission_after_it(tmp_path
 def test_an_answer_that_never_ends_is_stopped_at_the_limit_and_earns_nothing(tmp_path):
     write_submissions(tmp_path / "subs", {"sleeper": (L01, RELEASE, with_answer(
         "import time\nwhile True:\n    time.sleep(1)"), None, None)})
-    rows = autograde.grade_all(tmp_path / "subs", 1, timeout=45, log=lambda *a, **k: None)  # set-up fits on a busy machine
+    rows = judge.grade_all(tmp_path / "subs", 1, timeout=45, log=lambda *a, **k: None)  # set-up fits on a busy machine
     assert [(r.points, r.status) for r in rows] == [(0, "graded")] * len(FULL)
     assert all("ran past the time limit" in r.message for r in rows), rows
 
@@ -301,8 +303,8 @@ def test_a_machine_failure_is_retried_with_twice_the_time_then_not_graded(tmp_pa
 
     monkeypatch.setattr(sandbox, "run_answer", machine_fails)
     write_submissions(tmp_path / "subs", {"alice": (L01, SOURCE, None, None, None)})
-    code = autograde.main([str(tmp_path / "subs"), "--timeout", "7", "--out", str(tmp_path / "out"), "--no-sandbox"])
-    assert code == autograde.NOT_GRADED_EXIT and limits == [7, 14]
+    code = tlclinic_grade.main([str(tmp_path / "subs"), "--timeout", "7", "--out", str(tmp_path / "out"), "--no-sandbox"])
+    assert code == tlclinic_grade.NOT_GRADED_EXIT and limits == [7, 14]
     rows = json.loads((tmp_path / "out" / "grades.json").read_text())
     assert {r["status"] for r in rows} == {"not graded"} and all("within 14 s" in r["message"] for r in rows)
     assert "NOT GRADED (the machine failed, not the student): alice" in capsys.readouterr().err
@@ -319,7 +321,7 @@ def test_a_verifier_that_runs_out_of_time_is_retried_alone_then_not_a_zero(tmp_p
     monkeypatch.setattr(sandbox, "run_answer", lambda *a, **k: sandbox.Outcome(crossed={"kind": "head", "n": next(answers)}))
     monkeypatch.setattr(verdict, "_run_verifier", slow)
     write_submissions(tmp_path / "subs", {name: (L01, SOURCE, None, None, None) for name in ("alice", "bob")})
-    rows = autograde.grade_all(tmp_path / "subs", 1, timeout=5, log=lambda *a, **k: None, sandboxed=False)
+    rows = judge.grade_all(tmp_path / "subs", 1, timeout=5, log=lambda *a, **k: None, sandboxed=False)
     assert calls == [(2, 10), (1, 10), (1, 10)]  # both in one process (5 s each), then each alone with 10 s
     assert {r.status for r in rows} == {"not graded"} and "verifier did not finish within 10 s" in rows[0].message
 
@@ -336,27 +338,38 @@ def test_answers_that_crossed_as_the_same_data_are_judged_once(tmp_path, monkeyp
     monkeypatch.setattr(sandbox, "run_answer", lambda *a, **k: sandbox.Outcome(crossed=next(answers)))
     monkeypatch.setattr(verdict, "_run_verifier", verifier)
     write_submissions(tmp_path / "subs", {name: (L01, SOURCE, None, None, None) for name in ("ann", "ben", "cat")})
-    rows = autograde.grade_all(tmp_path / "subs", 1, timeout=5, log=lambda *a, **k: None, sandboxed=False)
+    rows = judge.grade_all(tmp_path / "subs", 1, timeout=5, log=lambda *a, **k: None, sandboxed=False)
     assert [r["answer"]["model"] for r in judged] == [1, 2]
     assert {r.student for r in rows if r.points == r.max_points} == {"ann", "ben", "cat"}
 
 
-def test_the_hidden_test_uses_the_seed_the_grader_uses():
-    for lesson in LESSONS:
-        text = SOURCE[lesson].read_text()
-        assert f"lesson.check({ANSWER_ID[lesson]}, seed={verdict.GRADED_SEEDS['converges']})" in text
+def test_the_grader_takes_each_tests_points_and_seed_from_the_source_notebook():
+    for lesson, module in LESSONS.items():
+        tests = module.graded_tests()
+        assert tests["self_check"] == (1, 0) and tests["converges"].points == 4 and tests["converges"].seed != 0
+        assert f"lesson.check({ANSWER_ID[lesson]}, seed={tests['converges'].seed})" in SOURCE[lesson].read_text()
         assert f"lesson.check({ANSWER_ID[lesson]})" in RELEASE[lesson].read_text()  # the visible check, seed 0
-        assert verdict.GRADED_SEEDS["self_check"] == 0
+
+
+def test_a_graded_cell_of_any_grade_id_is_graded_at_the_seed_its_check_names(tmp_path):
+    nb = nbformat.read(SOURCE[L01], as_version=4)
+    extra = nbformat.v4.new_code_cell("### BEGIN HIDDEN TESTS\nlesson.check(build_head, seed=7)\n### END HIDDEN TESTS")
+    extra.metadata["nbgrader"] = {"grade": True, "grade_id": "another_seed", "points": 2, "solution": False,
+                                  "locked": True}
+    nb.cells.append(extra)
+    nbformat.write(nb, tmp_path / "source.ipynb")
+    tests = lesson_module.graded_tests(tmp_path / "source.ipynb")
+    assert tests["another_seed"] == (2, 7) and tests["self_check"] == (1, 0)
 
 
 def test_unsafe_configs_are_refused_before_anything_is_built():
-    with pytest.raises(verdict.Refused, match="only Keras's own"):
-        verdict.refuse_unsafe({"module": "os", "class_name": "system", "config": {}})
-    with pytest.raises(verdict.Refused, match="custom code"):
-        verdict.refuse_unsafe({"layers": [{"module": "keras.layers", "class_name": "Lambda", "config": {}}]})
-    with pytest.raises(verdict.Refused, match="custom code"):
-        verdict.refuse_unsafe({"module": "keras.layers", "class_name": "Dense", "registered_name": "mine>Dense"})
-    verdict.refuse_unsafe({"module": "builtins", "class_name": "function", "config": "binary_crossentropy"})
+    with pytest.raises(crossing.Refused, match="only Keras's own"):
+        crossing.refuse_unsafe({"module": "os", "class_name": "system", "config": {}})
+    with pytest.raises(crossing.Refused, match="custom code"):
+        crossing.refuse_unsafe({"layers": [{"module": "keras.layers", "class_name": "Lambda", "config": {}}]})
+    with pytest.raises(crossing.Refused, match="custom code"):
+        crossing.refuse_unsafe({"module": "keras.layers", "class_name": "Dense", "registered_name": "mine>Dense"})
+    crossing.refuse_unsafe({"module": "builtins", "class_name": "function", "config": "binary_crossentropy"})
 
 
 def test_release_hides_the_hidden_tests_and_the_solution():
@@ -368,7 +381,7 @@ def test_release_hides_the_hidden_tests_and_the_solution():
 def test_a_file_naming_no_lesson_gets_a_row_saying_so(tmp_path):
     path = tmp_path / "homework.ipynb"
     nbformat.write(nbformat.v4.new_notebook(), path)
-    [row] = autograde.grade_submission(path, tmp_path)
+    [row] = judge.grade_submission(path, tmp_path)
     assert row.points == 0 and "names no lesson" in row.message and L01 in row.message
 
 
@@ -377,7 +390,7 @@ def test_the_student_is_named_in_every_layout_a_course_hands_in():
     for path, student in [(root / "alice" / f"{L02}.ipynb", "alice"),  # a folder per student
                           (root / "bob" / L02 / f"{L02}.ipynb", "bob"),  # nbgrader's submitted/<student>/<lesson>/
                           (root / f"carol-{L02}.ipynb", "carol")]:  # one folder of files
-        assert autograde.identify(path, root) == (student, L02), path
+        assert submissions.identify(path, root) == (student, L02), path
 
 
 def test_the_answers_process_is_timed_phase_by_phase_for_the_benchmark():

@@ -8,7 +8,8 @@ import keras
 import pytest
 from keras import layers
 
-from tlclinic import jail, sandbox, verdict
+from tlclinic import crossing, jail
+from tlclinic.grader import sandbox
 
 L01 = "01-softmax-one-unit"
 SETUP = "x = 1"  # the lesson's set-up cell stands in: the jailed process still imports the lesson to find its answer
@@ -85,21 +86,21 @@ def _head(*hidden, inputs=(256,)):
 
 
 def test_a_configuration_too_large_to_train_is_refused_from_its_data_before_anything_is_built():
-    verdict.refuse_too_large(_head(layers.Dense(1024, activation="relu")))  # the question's size: fine
+    crossing.refuse_too_large(_head(layers.Dense(1024, activation="relu")))  # the question's size: fine
     huge_units = json.loads(json.dumps(_head(layers.Dense(8))).replace('"units": 8,', '"units": 2000000,'))
-    with pytest.raises(verdict.Refused, match="units = 2,000,000"):
-        verdict.refuse_too_large(huge_units)
-    with pytest.raises(verdict.Refused, match="weights"):
-        verdict.refuse_too_large(_head(layers.Dense(5000), layers.Dense(2000)))  # 11 million weights, small numbers
-    with pytest.raises(verdict.Refused, match="values per example"):
-        verdict.refuse_too_large(_head(layers.Flatten(), inputs=(2048, 2048)))
+    with pytest.raises(crossing.Refused, match="units = 2,000,000"):
+        crossing.refuse_too_large(huge_units)
+    with pytest.raises(crossing.Refused, match="weights"):
+        crossing.refuse_too_large(_head(layers.Dense(5000), layers.Dense(2000)))  # 11 million weights, small numbers
+    with pytest.raises(crossing.Refused, match="values per example"):
+        crossing.refuse_too_large(_head(layers.Flatten(), inputs=(2048, 2048)))
 
 
 def test_a_layer_whose_output_is_too_large_is_refused_before_it_trains():
     crossed = _head(layers.RepeatVector(400_000), layers.GlobalAveragePooling1D())
-    verdict.refuse_too_large(crossed)  # no number or weight is too large...
-    with pytest.raises(verdict.Refused, match="repeat_vector outputs"):
-        verdict.rebuild(crossed)(256)  # ...but one layer's output is
+    crossing.refuse_too_large(crossed)  # no number or weight is too large...
+    with pytest.raises(crossing.Refused, match="repeat_vector outputs"):
+        crossing.rebuild(crossing.HeadAnswer("build_head", 256), crossed)(256)  # ...but one layer's output is
 
 
 def test_a_sandbox_that_cannot_start_says_what_to_do(tmp_path, monkeypatch):
@@ -110,3 +111,11 @@ def test_a_sandbox_that_cannot_start_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     with pytest.raises(jail.SandboxUnavailable, match="uid map: Permission denied.*apparmor_restrict_unprivileged"):
         jail.check_available()
+
+
+def test_a_submission_folder_inside_a_private_one_is_masked_with_it(tmp_path):
+    """Grading ``solutions/<lesson>/``'s notebook: its folder is hidden already (bubblewrap cannot make it there)."""
+    inside, outside = jail.ROOT / "solutions" / next(iter(sorted((jail.ROOT / "solutions").iterdir()))).name, tmp_path
+    command = jail.bwrap_command([inside, outside])
+    masked = [command[i + 1] for i, arg in enumerate(command) if arg == "--tmpfs"]
+    assert str(jail.ROOT / "solutions") in masked and str(outside) in masked and str(inside) not in masked

@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import pytest
 
-from tlclinic import verdict
+from tlclinic.crossing import as_data_and_back
 from tlclinic.lessons import softmax_one_unit as lesson
 from tlclinic.symptoms import accuracy
 from tlclinic.training import batchnorm_layers, refresh_batchnorm
@@ -35,9 +35,9 @@ def test_each_fix_passes_the_graded_check(output):
 def test_a_head_with_batchnorm_after_every_hidden_layer_passes_the_graded_check_as_the_verifier_rebuilds_it():
     """Read from its moving averages this head validated at 0.55 to 0.91 over 20 seeds; the check measures its
     BatchNorm statistics over the training features, and then all 20 seeds validate at 0.93 or more."""
-    build, should_pass = lesson.fixes()["BatchNormalization after each hidden layer + sigmoid"]
+    build, should_pass = lesson.calibration_answers()["BatchNormalization after each hidden layer + sigmoid"]
     assert should_pass  # calibrated: 20/20 required
-    run = lesson.check_converges(verdict.as_data_and_back(lesson.NAME, build), seed=1)  # the hidden test's seed
+    run = lesson.check_converges(as_data_and_back(lesson.ANSWER, build), seed=1)  # the hidden test's seed
     assert lesson.graded_metric(run) >= lesson.MIN_ACCURACY
     # Why the moving averages could not be read: after 5 epochs of 1000 features at batch 32 they still hold
     # 0.99**160 = 0.20 of their starting variance 1, while the first BatchNorm's inputs have a variance under 0.01.
@@ -113,5 +113,5 @@ def test_the_toggle_retrains_the_chosen_head_and_redraws(capsys):
 def test_calibration_over_more_seeds_passes_every_fix_and_fails_every_broken_head():
     """The full 20-seed run is `make calibrate`; one of its seeds again here keeps the grader honest in CI."""
     rows = lesson.calibrate(seeds=[20])
-    assert len(rows) == len(lesson.fixes()) >= 10
+    assert len(rows) == len(lesson.calibration_answers()) >= 10
     assert all(r.as_expected for r in rows), [(r.head, r.failures) for r in rows]

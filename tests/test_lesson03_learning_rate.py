@@ -46,7 +46,7 @@ def test_learning_rate_0_1_fails_the_graded_check_on_both_heads():
     with pytest.raises(AssertionError, match="classifier.*did not converge with your optimizer.*(carries no information|hardly vary)"):
         lesson.check_converges(adam(lesson.QUESTION_LEARNING_RATE))
     with pytest.raises(AssertionError, match="carries no information|hardly vary|negative|killed them|is above"):
-        lesson.assert_converged("regressor", lesson.train("regressor", adam(lesson.QUESTION_LEARNING_RATE), seed=0))
+        lesson.assert_task_converged("regressor", lesson.train(adam(lesson.QUESTION_LEARNING_RATE), seed=0, task="regressor"))
 
 
 @pytest.mark.e2e
@@ -55,10 +55,10 @@ def test_at_0_1_every_seed_fails_and_one_that_still_learns_fails_for_its_dead_un
     """At 0.1 some seeds still pass lesson 01's check on their last living units (11 of 20 in `make calibrate`);
     whichever seeds those are on this machine, the lesson's check fails every run, those for their dead units."""
     for seed in range(3):
-        run = lesson.train("classifier", adam(lesson.QUESTION_LEARNING_RATE), seed=seed)
+        run = lesson.train(adam(lesson.QUESTION_LEARNING_RATE), seed=seed, task="classifier")
         assert lesson.dead_fraction("classifier", run) > lesson.MAX_DEAD_FRACTION
         with pytest.raises(AssertionError, match="hidden relu units output 0.*killed them|carries no information"):
-            lesson.assert_converged("classifier", run)
+            lesson.assert_task_converged("classifier", run)
 
 
 @pytest.mark.numerics

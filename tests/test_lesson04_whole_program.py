@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from keras import layers
 
-from tlclinic import data, verdict
+from tlclinic import data
+from tlclinic.crossing import Refused, as_data_and_back, cross
 from tlclinic.lessons import whole_program as lesson
 from tlclinic.lessons.whole_program import pipeline, question
 
@@ -81,7 +82,7 @@ def _flags(model):
 def test_a_pipeline_crosses_as_data_and_its_fine_tune_sets_the_same_layers_trainable():
     for choices in (pipeline.FIXED, pipeline.only("batchnorm_training"), pipeline.QUESTION):
         original = pipeline.pipeline_of(choices)(keras.models.clone_model(lesson.get_backbone().model))
-        rebuilt = verdict.as_data_and_back(lesson.NAME, pipeline.pipeline_of(choices))(None)
+        rebuilt = as_data_and_back(lesson.ANSWER, pipeline.pipeline_of(choices))(None)
         for model, fine_tune in (original, rebuilt):
             fine_tune()
         assert _flags(original[0]) == _flags(rebuilt[0])
@@ -99,32 +100,32 @@ def test_a_fine_tune_that_changes_the_model_or_returns_something_else_is_refused
             model.compile("adam", "binary_crossentropy")
         return model, fine_tune
 
-    with pytest.raises(verdict.Refused, match="fine_tune changed the model"):
-        verdict.as_data_and_back(lesson.NAME, grows)
+    with pytest.raises(Refused, match="fine_tune changed the model"):
+        as_data_and_back(lesson.ANSWER, grows)
     with pytest.raises(TypeError, match=r"\(model, fine_tune\)"):
-        verdict.cross(lesson.NAME, lambda backbone: pipeline.pipeline_of(pipeline.FIXED)(backbone)[0])
+        cross(lesson.ANSWER, lambda backbone: pipeline.pipeline_of(pipeline.FIXED)(backbone)[0])
 
 
 def test_the_committed_ablation_covers_every_bug_at_five_seeds_or_more():
     rows, note = lesson.ablation()
-    assert {row["head"] for row in rows} == set(lesson.family())
+    assert {row["head"] for row in rows} == set(lesson.calibration_answers())
     assert all(len(row["values"]) >= 5 and len(row["also_values"]) == len(row["values"]) for row in rows)
     assert "seeds each" in note
 
 
 @pytest.mark.e2e
 @pytest.mark.numerics
-@pytest.mark.parametrize("name", list(lesson.family()))
+@pytest.mark.parametrize("name", list(lesson.calibration_answers()))
 def test_the_check_passes_every_valid_pipeline_and_names_each_bug(name):
     """Seed 0 here, seeds 0 to 19 in the committed calibration."""
-    build, should_pass = lesson.family()[name]
+    build, should_pass = lesson.calibration_answers()[name]
     expected = {"1/255": "fed pixels in [-1, 1]", "64": "at least 75x75", "index": "trains its top",
                 "BatchNorm": "BatchNorm statistics", "1e-3": "features move", "five": "fed pixels in [-1, 1]"}
     if should_pass:
-        lesson.check_converges(verdict.as_data_and_back(lesson.NAME, build), seed=0)
+        lesson.check_converges(as_data_and_back(lesson.ANSWER, build), seed=0)
         return
     with pytest.raises(AssertionError) as failed:
-        lesson.check_converges(verdict.as_data_and_back(lesson.NAME, build), seed=0)
+        lesson.check_converges(as_data_and_back(lesson.ANSWER, build), seed=0)
     assert any(key in name and words in str(failed.value) for key, words in expected.items()), str(failed.value)
 
 

@@ -19,7 +19,7 @@ def test_every_lesson_folder_has_every_part_and_its_notebooks():
 
 
 def test_a_folder_without_a_part_is_named_with_what_it_lacks(monkeypatch):
-    module = types.ModuleType("half_lesson")
+    module = lessons.Lesson("half_lesson")
     module.NAME, module.__file__ = "09-half", str(Path(lessons.__file__).parent / "half_lesson" / "__init__.py")
     monkeypatch.setattr(lessons.importlib, "import_module", lambda name: module)
     monkeypatch.setattr(lessons.pkgutil, "iter_modules", lambda path: [types.SimpleNamespace(name="half", ispkg=True)])
@@ -45,20 +45,23 @@ def test_no_lesson_is_named_outside_its_own_folder():
                 f"{path.relative_to(ROOT)} names lesson {name}: take it from tlclinic.lessons.discover()")
 
 
-def test_the_readme_has_a_row_for_every_lesson_and_its_calibration_as_the_tables_say():
-    from tlclinic.calibrate import readme_rows
+def test_the_readmes_generated_parts_are_what_the_lessons_and_their_tables_give():
+    """A calibration (``--write``) or a new lesson rewrites them; nobody edits them by hand."""
+    from tlclinic import generated
 
-    readme = (ROOT / "README.md").read_text()
+    for name, text in generated.computed(list(LESSONS.values())).items():
+        assert generated.read(name).rstrip("\n") == text, (
+            f"README.md's generated part {name!r} is stale: run python -m tlclinic.commands.readme")
     for name, module in LESSONS.items():
-        assert f"| {name[:2]} {module.TITLE} |" in readme, f"README.md has no lesson table row for {name}"
-    for row in readme_rows():
-        assert row in readme, f"README.md's calibration row is stale; `python -m tlclinic.calibrate --readme` gives:\n{row}"
+        assert f"| {name[:2]} {module.TITLE} |" in generated.read("lessons")
+        assert f"\n| {name[:2]} | " in generated.read("doctor-lessons"), (
+            f"the doctor's table has no row for {name}: run python -m tlclinic.commands.catalogue --lessons --write")
 
 
 @pytest.mark.e2e
 @pytest.mark.numerics
 def test_the_doctor_names_each_lessons_bug_on_its_broken_program_and_nothing_on_its_fix():
-    """Seed 0 here; seeds 0 to 4 in `python -m tlclinic.doctor.catalogue --lessons --seeds 5` (README)."""
+    """Seed 0 here; seeds 0 to 4 in `python -m tlclinic.commands.catalogue --lessons --seeds 5` (README)."""
     for name, module in LESSONS.items():
         cases = module.doctor_cases()
         assert any(expected for _, expected in cases.values()) and any(not e for _, e in cases.values()), name

@@ -11,7 +11,10 @@ import nbformat
 import pytest
 
 from test_grading import FULL, L01, L03, RELEASE, SOURCE, write_submissions
-from tlclinic import autograde, sandbox, verdict
+from tlclinic import verdict
+from tlclinic.commands import grade as tlclinic_grade
+from tlclinic.grader import sandbox
+from tlclinic.grader.shards import MANIFEST, WHOLE, Shard, parse_shard
 
 # student -> {lesson: the notebook the submission is}; three students hand in two lessons.
 COURSE = {
@@ -71,12 +74,12 @@ def write_course(folder):
 
 
 def grade(folder, out, *options):
-    return autograde.main([str(folder), "--jobs", "1", "--timeout", "5", "--no-sandbox", "--out", str(out),
+    return tlclinic_grade.main([str(folder), "--jobs", "1", "--timeout", "5", "--no-sandbox", "--out", str(out),
                            *options])
 
 
 def merge(*folders, out):
-    return autograde.main(["merge", *map(str, folders), "--out", str(out)])
+    return tlclinic_grade.main(["merge", *map(str, folders), "--out", str(out)])
 
 
 def rows(out):
@@ -84,7 +87,7 @@ def rows(out):
 
 
 def manifest(out):
-    return json.loads((out / autograde.MANIFEST).read_text())
+    return json.loads((out / MANIFEST).read_text())
 
 
 def points(out):
@@ -168,7 +171,7 @@ def test_a_merge_refuses_a_students_lesson_graded_in_two_shards(tmp_path, shards
     first, second = manifest(shards["1/2"]), manifest(overlapping)
     name, entry = next(iter(first["submissions"].items()))
     second["submissions"][name] = entry  # as if shard 2/2 had graded a folder holding it too
-    (overlapping / autograde.MANIFEST).write_text(json.dumps(second))
+    (overlapping / MANIFEST).write_text(json.dumps(second))
     with pytest.raises(SystemExit) as refused:
         merge(shards["1/2"], overlapping, out=tmp_path / "merged")
     err = capsys.readouterr().err
@@ -215,10 +218,10 @@ def test_a_second_run_regrades_only_what_changed(tmp_path, machine, course, caps
 def test_a_submission_not_graded_last_time_is_graded_again(tmp_path, machine, course):
     out = tmp_path / "out"
     machine.fails_on = L03
-    assert grade(course, out) == autograde.NOT_GRADED_EXIT
+    assert grade(course, out) == tlclinic_grade.NOT_GRADED_EXIT
     lesson3 = {(s, L03) for s, lessons in COURSE.items() if L03 in lessons}
     assert {(r["student"], r["lesson"]) for r in rows(out) if r["status"] == "not graded"} == lesson3
-    assert merge(out, out=tmp_path / "merged") == autograde.NOT_GRADED_EXIT  # a merge says so too
+    assert merge(out, out=tmp_path / "merged") == tlclinic_grade.NOT_GRADED_EXIT  # a merge says so too
 
     machine.fails_on, machine.answered = None, []
     assert grade(course, out) == 0
@@ -232,14 +235,14 @@ def test_a_submission_not_graded_last_time_is_graded_again(tmp_path, machine, co
 ])
 def test_shard_must_be_k_of_n(tmp_path, capsys, given, says):
     with pytest.raises(SystemExit) as refused:
-        autograde.main([str(tmp_path), "--no-sandbox", f"--shard={given}"])
+        tlclinic_grade.main([str(tmp_path), "--no-sandbox", f"--shard={given}"])
     assert refused.value.code == 2
     assert f"argument --shard: {given!r}" in (err := capsys.readouterr().err) and says in err
 
 
 def test_every_student_is_in_exactly_one_shard_of_n():
-    assert autograde.parse_shard("2/3") == autograde.Shard(2, 3) and str(autograde.Shard(2, 3)) == "2/3"
+    assert parse_shard("2/3") == Shard(2, 3) and str(Shard(2, 3)) == "2/3"
     students = [f"student{i:03d}" for i in range(60)]
-    held = [[s for s in students if autograde.Shard(k, 3).holds(s)] for k in (1, 2, 3)]
+    held = [[s for s in students if Shard(k, 3).holds(s)] for k in (1, 2, 3)]
     assert sorted(sum(held, [])) == students and all(len(h) >= 10 for h in held)
-    assert all(autograde.WHOLE.holds(s) for s in students)
+    assert all(WHOLE.holds(s) for s in students)

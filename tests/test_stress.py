@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from test_grading import FULL, RELEASE, SOURCE, needs_bwrap, write_submissions
-from tlclinic import autograde
+from tlclinic.grader import judge
 
 BUSY_PER_CORE = 4
 BUSY_SECONDS = 1800  # each busy process ends by itself after this, whatever happens to the test
@@ -23,7 +23,7 @@ def test_an_oversubscribed_machine_gives_the_same_grades_as_an_idle_one(tmp_path
              for lesson in SOURCE for kind, start in (("solution", SOURCE), ("release", RELEASE))}
     write_submissions(tmp_path / "subs", cases)
     grade = lambda: [(r.student, r.test, r.points, r.status, r.message)  # noqa: E731
-                     for r in autograde.grade_all(tmp_path / "subs", 2, log=print)]
+                     for r in judge.grade_all(tmp_path / "subs", 2, log=print)]
     idle = grade()
     busy = [subprocess.Popen([sys.executable, "-c", f"import time\nend = time.time() + {BUSY_SECONDS}\n"
                               "while time.time() < end:\n    pass"]) for _ in range(BUSY_PER_CORE * os.cpu_count())]

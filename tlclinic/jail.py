@@ -1,6 +1,6 @@
 """A process that can harm nothing and read nothing it does not need: how the grader runs what it does not trust.
 
-Both the student's answer (``sandbox``) and the verifier that judges it (``verdict``) run through ``run``:
+Both the student's answer (``grader.sandbox``) and the verifier that judges it (``verdict``) run through ``run``:
 
 * **bubblewrap**: a new mount, PID, IPC, UTS and network namespace; the Python installation, the system's
   libraries and the workbook mounted read-only, the workbook's private folders (``hidden``) masked; of ``/etc``
@@ -124,7 +124,9 @@ def bwrap_command(hidden: list[Path] = (), limits: Limits | None = None, etc: Pa
     for name in ("passwd", "group"):
         if etc is not None:
             command += ["--ro-bind", str(etc / name), f"/etc/{name}"]
-    for path in [ROOT / name for name in PRIVATE] + list(hidden):
+    private = [ROOT / name for name in PRIVATE]
+    masked = private + [Path(p) for p in hidden if not any(Path(p).resolve().is_relative_to(f) for f in private)]
+    for path in masked:  # a hidden folder inside a private one is masked with it (and cannot be made in it)
         if Path(path).exists():
             command += ["--tmpfs", str(path), "--remount-ro", str(path)]
     bound = {Path(command[i + 2]) for i, arg in enumerate(command) if arg == "--ro-bind"}

@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .lessons import Demo, names
+from .lesson import Demo
+from .lessons import names
 
 COLUMNS = ("lesson", "symptom measured on the broken program", "fix", "metric reached by the fix", "seconds",
            "device")

@@ -7,15 +7,15 @@ regression target).  The buggy program must get its expected kind; its twin, the
 fixed, must get no finding at all (twins that several bugs share run once).  Each program is a function
 ``build(seed) -> Case``, deterministic under ``keras.utils.set_random_seed(seed)``; ``examine`` orders the
 training data with a NumPy permutation of the same seed.  ``run_catalogue(seeds)`` runs ``examine`` on every
-program and twin at every seed;
+program and twin at every seed; ``table``, ``false_alarms`` and ``margins`` sum up its rows.  The command
 
-    python -m tlclinic.doctor.catalogue --seeds 5
+    python -m tlclinic.commands.catalogue --seeds 5
 
-prints the detections and false alarms as a Markdown table, then the measured margins of the thresholds.
+(``tlclinic/commands/catalogue.py``) prints the detections and false alarms as a Markdown table, then the measured
+margins of the thresholds.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from dataclasses import dataclass
@@ -475,43 +475,3 @@ def margins(rows: list[Row]) -> dict[str, float]:
                                                                       for r in bugs["initial-loss"]]),
     }
 
-
-def lessons_table(seeds, names=()) -> str:
-    """Each lesson's programs (``doctor_cases()``) at each seed: what the doctor names against what it must
-    (the kinds of a broken program among its findings; no finding at all on a fix), as a Markdown table.
-    ``names``: only those lessons (default: all)."""
-    from ..lessons import discover
-
-    lines = ["| lesson | program | must name | as expected | kinds named |", "|---|---|---|---|---|"]
-    for name, lesson in discover().items():
-        if names and name not in names:
-            continue
-        for program, (report_at, expected) in lesson.doctor_cases().items():
-            reports = [report_at(seed) for seed in seeds]
-            ok = sum(expected <= set(r.kinds) if expected else not r.findings for r in reports)
-            named = sorted({kind for r in reports for kind in r.kinds})
-            lines.append(f"| {name[:2]} | {program} | {', '.join(sorted(expected)) or 'nothing'} | "
-                         f"{ok}/{len(reports)} | {', '.join(named) or '-'} |")
-    return "\n".join(lines)
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=5, help="run seeds 0..N-1 (default 5)")
-    parser.add_argument("--lessons", action="store_true", help="the lessons' own programs instead of the catalogue")
-    parser.add_argument("names", nargs="*", metavar="LESSON", help="with --lessons: only these lessons")
-    args = parser.parse_args(argv)
-    if args.lessons:
-        print(lessons_table(range(args.seeds), args.names))
-        return
-    rows = run_catalogue(range(args.seeds))
-    print(table(rows))
-    for line in false_alarms(rows):
-        print(f"- false alarm: {line}")
-    print("\nMargins:")
-    for name, value in margins(rows).items():
-        print(f"- {name}: {value:.3g}")
-
-
-if __name__ == "__main__":
-    main()

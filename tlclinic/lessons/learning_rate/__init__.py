@@ -1,7 +1,9 @@
 """Lesson 03, learning rate 0.1 (question 002, question 000's answer): both fixed heads, trained at the question's rate.
 
 The output layers are the fixed ones of lessons 01 and 02 (sigmoid, linear), so the learning rate is the only
-bug.  Training and grading reuse those lessons' ``train`` and ``assert_converged``.
+bug.  The heads, their features, training, graded assertions and metrics come from ``tlclinic.tasks``, which
+lessons 01 and 02 train and grade with too: the classifier's check at this lesson's accuracy, the regressor's as
+lesson 02 grades it.
 """
 from __future__ import annotations
 
@@ -13,28 +15,32 @@ from typing import Callable
 import keras
 import numpy as np
 
-from ... import calibrate as calibration, grading, results, verdict
+from ... import calibration, grading, results, tasks
 from ...console import quiet
+from ...crossing import as_data_and_back
 from ...heads import HeadBuilder, OptimizerFactory, adam
 from ...live import LiveView, log_slider
 from ...plots import side_by_side
 from ...symptoms import distinct_values
 from ...training import Run
 from ...doctor import Report, dead_relu_fraction
-from .. import Demo, converges, demo as demo_result, examine_training
-from .. import relu_regression_output as lesson02
-from .. import softmax_one_unit as lesson01
+from ...lesson import Demo, Lesson, converges, demo as demo_result, examine_training
 from .figures import draw_run, range_test_figure, sweep_figure  # sweep_figure: the notebook draws it
+from .answer import OptimizerAnswer
 from .range_test import RangeTest, lr_range_test
+
+Lesson.adopt(__name__)  # this module is a Lesson (tlclinic.lesson): the parts below, the base's defaults for the rest
 
 NAME = "03-learning-rate"
 TITLE = "learning rate 0.1"
 QUESTIONS = ("002", "000")
 DATA = ("shapes", "road")
+FAILURE = "Adam at 0.1: the loss jumps, ReLUs die, predictions collapse"
+CURE = "a learning rate from a range test"
 QUESTION_LEARNING_RATE = 0.1
 # The budget: 8 epochs at batch 32.  At 5 (lessons 01 and 02) RMSprop at its default rate of 1e-3, a valid
 # choice, reached only 0.71 accuracy on the classifier in some seeds; at 8 it passes every calibrated seed.
-EPOCHS = 8
+EPOCHS, BATCH_SIZE = 8, 32
 # Lesson 03 asks the classifier for 0.7 validation accuracy, not lesson 01's 0.8: over 20 seeds at 8 epochs
 # (calibration/onednn-0.md) RMSprop(1e-3) reaches 0.83 to 0.94 and Adam(1e-7), which must fail, 0.42 to 0.63.
 MIN_CLASSIFIER_ACCURACY = 0.7
@@ -47,16 +53,16 @@ MAX_DEAD_FRACTION = 0.7
 CHECK = (f"after {EPOCHS} epochs with your optimizer, the classifier passes lesson 01's check at "
          f"{MIN_CLASSIFIER_ACCURACY} validation accuracy and the regressor lesson 02's, each with at most "
          f"{MAX_DEAD_FRACTION:.0%} of its hidden relu units dead")
-CALIBRATION_METRIC = "dead hidden units"  # what calibrate() reports, and beside it each head's lesson's metric
+CALIBRATION_METRIC = "dead hidden units"  # what calibrate() reports, and beside it each head's own metric
 CALIBRATION_ALSO = "val accuracy (classifier) or val Huber loss (regressor)"
-ANSWER, ANSWER_KIND = "make_optimizer", "optimizer"  # the student writes make_optimizer() -> a new optimizer
+ANSWER = OptimizerAnswer("make_optimizer")  # the student writes make_optimizer() -> a new optimizer
 # What `make bench` clicks on the slider in the browser, in order: rates a decade and more away, then back to 0.1.
 BROWSER_CHOICES = (1e-3, 1e-2, 1e-4, QUESTION_LEARNING_RATE)
 
 
 @dataclass(frozen=True)
 class Task:
-    """One of the two fixed heads with the lesson that trains and grades it."""
+    """One of the two fixed heads (``tlclinic.tasks``) with what trains and grades it here."""
 
     name: str
     build: Callable[[OptimizerFactory], HeadBuilder]
@@ -68,21 +74,18 @@ class Task:
 
 
 TASKS = {
-    "classifier": Task("classifier (question 000, sigmoid output)",
-                       lambda optimizer: lesson01.classifier(lesson01.FIX, optimizer),
-                       lesson01.train, lesson01.shapes_features,
-                       functools.partial(lesson01.assert_converged, min_accuracy=MIN_CLASSIFIER_ACCURACY),
-                       lesson01.graded_metric,
-                       lesson01.CALIBRATION_METRIC),
-    "regressor": Task("regressor (question 002, linear output)",
-                      lambda optimizer: lesson02.regressor(lesson02.FIX, optimizer),
-                      lesson02.train, lesson02.road_features, lesson02.assert_converged, lesson02.graded_metric,
-                      lesson02.CALIBRATION_METRIC),
+    "classifier": Task("classifier (question 000, sigmoid output)", tasks.fixed_classifier,
+                       functools.partial(tasks.train_classifier, batch_size=BATCH_SIZE), tasks.shapes_features,
+                       functools.partial(tasks.assert_classifier_converged, min_accuracy=MIN_CLASSIFIER_ACCURACY),
+                       tasks.classifier_metric, tasks.CLASSIFIER_METRIC),
+    "regressor": Task("regressor (question 002, linear output)", tasks.fixed_regressor,
+                      functools.partial(tasks.train_regressor, batch_size=BATCH_SIZE), tasks.road_features,
+                      tasks.assert_regressor_converged, tasks.regressor_metric, tasks.REGRESSOR_METRIC),
 }
 
 
-def train(task: str, optimizer: OptimizerFactory, seed: int = 0, epochs: int = EPOCHS, callbacks=(),
-          kept=None, on_epoch=None) -> Run:
+def train(optimizer: OptimizerFactory, seed: int = 0, *, callbacks=(), kept=None, on_epoch=None,
+          task: str = "classifier", epochs: int = EPOCHS) -> Run:
     """Train the fixed head of ``task`` ("classifier" or "regressor") with ``optimizer`` for ``epochs``."""
     t = TASKS[task]
     with quiet():
@@ -92,7 +95,7 @@ def train(task: str, optimizer: OptimizerFactory, seed: int = 0, epochs: int = E
 def reproduce(seed: int | None = None) -> dict[str, Run]:
     """Both fixed heads trained with the questions' Adam at 0.1: at ``seed``, or else each at its
     ``collapse_seed``, the first seed whose predictions collapse to one value (seed 0 when none does)."""
-    return {task: train(task, adam(QUESTION_LEARNING_RATE), collapse_seed(task) if seed is None else seed)
+    return {task: train(adam(QUESTION_LEARNING_RATE), collapse_seed(task) if seed is None else seed, task=task)
             for task in TASKS}
 
 
@@ -105,7 +108,7 @@ def collapse_seed(task: str, seeds=range(COLLAPSE_SEEDS)) -> int:
     """
     def find() -> int:
         for seed in seeds:
-            if distinct_values(train(task, adam(QUESTION_LEARNING_RATE), seed).final_predictions) == 1:
+            if distinct_values(train(adam(QUESTION_LEARNING_RATE), seed, task=task).final_predictions) == 1:
                 return seed
         return 0
 
@@ -141,7 +144,7 @@ def measure(task: str, run: Run) -> dict:
 def sweep(task: str = "classifier", rates=SWEEP, seed: int = 0) -> dict[float, dict[str, list[float]]]:
     """The loss history of the head of ``task`` trained at each learning rate of ``rates`` (computed once per
     machine, ``results.kept``)."""
-    return results.kept("sweep", lambda: {rate: train(task, adam(rate), seed).history for rate in rates},
+    return results.kept("sweep", lambda: {rate: train(adam(rate), seed, task=task).history for rate in rates},
                         task, tuple(rates), seed)
 
 
@@ -159,7 +162,7 @@ def range_test(task: str, seed: int = 0) -> RangeTest:
 
 def nan_run(task: str = "regressor", rate: float = NAN_LEARNING_RATE, seed: int = 0) -> Run:
     """A learning rate so large that the loss becomes NaN; Keras's ``TerminateOnNaN`` stops the training."""
-    return train(task, adam(rate), seed, callbacks=[keras.callbacks.TerminateOnNaN()])
+    return train(adam(rate), seed, task=task, callbacks=[keras.callbacks.TerminateOnNaN()])
 
 
 def draw_with_dead_units(task: str) -> Callable[..., None]:
@@ -176,19 +179,30 @@ def live(task: str = "classifier") -> LiveView:
     draw = draw_with_dead_units(task)
 
     def retrain(rate: float, callbacks=(), on_epoch=None) -> Run:
-        return train(task, adam(rate), callbacks=callbacks, on_epoch=on_epoch)
+        return train(adam(rate), task=task, callbacks=callbacks, on_epoch=on_epoch)
 
     return log_slider(-5, 0, QUESTION_LEARNING_RATE, retrain,
                            lambda run, fig, rate: draw(run, fig, f"Adam({rate:.2g})"), description="learning rate")
 
 
-def assert_converged(task: str, run: Run) -> None:
+def assert_task_converged(task: str, run: Run) -> None:
     """The head of ``task`` converged as its lesson demands, and most of its hidden units are alive."""
     TASKS[task].assert_converged(run)
     dead = dead_fraction(task, run)
     assert dead <= MAX_DEAD_FRACTION, (
         f"{dead:.0%} of the hidden relu units output 0 for every validation example (at most "
         f"{MAX_DEAD_FRACTION:.0%} may): the learning rate is too large and killed them")
+
+
+def assert_converged(runs: dict[str, Run]) -> None:
+    """The graded assertions on what ``check_converges`` trains: each task's head (``assert_task_converged``)."""
+    for task, run in runs.items():
+        assert_task_converged(task, run)
+
+
+def graded_metric(runs: dict[str, Run]) -> float:
+    """The largest share of dead hidden relu units over the tasks' heads."""
+    return max(dead_fraction(task, run) for task, run in runs.items())
 
 
 def dead_fraction(task: str, run: Run) -> float:
@@ -204,7 +218,7 @@ def check_converges(make_optimizer: Callable[[], keras.optimizers.Optimizer], se
         run = grading.train_student(t.train, t.build(make_optimizer), seed, epochs=EPOCHS)
         (x, y), _ = t.features()
         try:
-            grading.assert_converged_or_diagnose(functools.partial(assert_converged, task), run, x, y)
+            grading.assert_converged_or_diagnose(functools.partial(assert_task_converged, task), run, x, y)
         except AssertionError as error:
             raise AssertionError(f"the {t.name} did not converge with your optimizer: {error}") from None
         runs[task] = run
@@ -221,7 +235,7 @@ def examine(task: str, optimizer: OptimizerFactory, seed: int = 0) -> tuple[Run,
     """The head of ``task`` trained with ``optimizer`` and the doctor watching: the run and what the doctor says."""
     t = TASKS[task]
     train_set, val_set = t.features()
-    return examine_training(lambda callbacks: train(task, optimizer, seed, callbacks=callbacks), train_set, val_set)
+    return examine_training(lambda callbacks: train(optimizer, seed, task=task, callbacks=callbacks), train_set, val_set)
 
 
 def doctor_cases() -> dict[str, tuple]:
@@ -231,19 +245,13 @@ def doctor_cases() -> dict[str, tuple]:
             for task in TASKS for rate in (QUESTION_LEARNING_RATE, 1e-3)}
 
 
-def check(make_optimizer: Callable[[], keras.optimizers.Optimizer], seed: int = 0) -> None:
-    """The notebook's check: the optimizer crosses to a fresh process as its Keras config, both heads are trained
-    with it there and judged by ``check_converges``; prints the verdict, raises ``AssertionError`` when it fails."""
-    verdict.check(NAME, make_optimizer, seed)
-
-
 def summary(runs: dict[str, Run]) -> str:
     """What a passing check reports."""
     return "; ".join(f"{task}: {TASKS[task].metric_name} {TASKS[task].metric(run):.3f}, "
                      f"{dead_fraction(task, run):.0%} of hidden units dead" for task, run in runs.items())
 
 
-def calibration_optimizers() -> dict[str, tuple[OptimizerFactory, bool]]:
+def calibration_answers() -> dict[str, tuple[OptimizerFactory, bool]]:
     """name -> (optimizer, should pass): the question's rates, the range test's suggestions, a tiny rate."""
     decay, cosine = keras.optimizers.schedules.ExponentialDecay, keras.optimizers.schedules.CosineDecay
     suggestions = {task: range_test(task).suggestion for task in TASKS}
@@ -263,16 +271,16 @@ def calibration_optimizers() -> dict[str, tuple[OptimizerFactory, bool]]:
 
 
 def calibrate(seeds=range(20), answers: list[str] | None = None) -> list[calibration.Calibration]:
-    """Each optimizer (of ``answers``, names of ``calibration_optimizers()``; all by default) through each head's
+    """Each optimizer (of ``answers``, names of ``calibration_answers()``; all by default) through each head's
     graded check at each seed of ``seeds``: a row per optimizer and head."""
-    optimizers = {name: found for name, found in calibration_optimizers().items() if answers is None or name in answers}
+    optimizers = {name: found for name, found in calibration_answers().items() if answers is None or name in answers}
     rows = []
     for task, t in TASKS.items():
-        heads = {f"{name}, {task}": functools.partial(t.train, t.build(verdict.as_data_and_back(NAME, optimizer)),
+        heads = {f"{name}, {task}": functools.partial(t.train, t.build(as_data_and_back(ANSWER, optimizer)),
                                                      epochs=EPOCHS)
                  for name, (optimizer, _) in optimizers.items()}
         expected = {f"{name}, {task}": ok for name, (_, ok) in optimizers.items()}
-        rows += calibration.calibrate(heads, expected, functools.partial(assert_converged, task),
+        rows += calibration.calibrate(heads, expected, functools.partial(assert_task_converged, task),
                                       functools.partial(dead_fraction, task), seeds, also=t.metric)
     return rows
 
@@ -282,11 +290,11 @@ def demo() -> Demo:
     broken = reproduce()
     measured = {task: measure(task, run) for task, run in broken.items()}
     tests = {task: range_test(task) for task in TASKS}
-    fixed = {task: train(task, adam(test.suggestion)) for task, test in tests.items()}
+    fixed = {task: train(adam(test.suggestion), task=task) for task, test in tests.items()}
     c, r = measured["classifier"], measured["regressor"]
     collapsed = all(m["first_epoch_loss"] > 10 * m["initial_loss"] and m["dead_relu_fraction"] > 0.5
                     and m["distinct_predictions"] == 1 for m in measured.values())
-    checks = [converges(functools.partial(assert_converged, task), run) for task, run in fixed.items()]
+    checks = [converges(functools.partial(assert_task_converged, task), run) for task, run in fixed.items()]
     failed = [reason for ok, reason in checks if not ok]
     return demo_result(
         symptom=(f"Adam 0.1 (seeds {c['seed']} and {r['seed']}, the first of {COLLAPSE_SEEDS} to collapse): loss {c['initial_loss']:.2f} -> {c['first_epoch_loss']:.0f} in epoch 1 (regressor "

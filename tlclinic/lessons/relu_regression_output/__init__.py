@@ -1,71 +1,57 @@
 """Lesson 02, relu on a regression output (question 002): data, training, the live toggle and the graded check."""
 from __future__ import annotations
 
-import dataclasses
 import functools
 
-import numpy as np
-
-from ... import calibrate as calibration, grading, results, verdict
+from ... import calibration, grading, results
+from ...backbone import MINI_INCEPTION_FEATURES
 from ...console import quiet
-from ...features import cached_features
+from ...crossing import HeadAnswer, as_data_and_back
 from ...heads import HeadBuilder, adam
 from ...live import LiveView, toggle
 from ...plots import side_by_side
-from ...symptoms import huber
-from ...training import Run, train_head, train_seeds
+from ...symptoms import output_died, regression_symptoms
+from ...tasks import (MAX_ERROR_RATIO, MAX_VAL_HUBER, MIN_NEGATIVE_SHARE, REGRESSOR_METRIC, assert_regressor_converged,
+                      regressor_metric, road_features, train_regressor)
+from ...training import Run, train_seeds
 from ...doctor import Report
-from .. import Demo, converges, demo as demo_result, examine_training, output_doctor_cases
+from ...lesson import Demo, Lesson, converges, demo as demo_result, examine_training, output_doctor_cases
 from .figures import draw_run, why_figure
-from .heads import BROKEN, FIX, OUTPUTS, SHIFTED, fixes, regressor
-from .symptoms import output_died, regression_symptoms
+from .heads import BROKEN, FIX, OUTPUTS, SHIFTED, calibration_answers, regressor
+
+Lesson.adopt(__name__)  # this module is a Lesson (tlclinic.lesson): the parts below, the base's defaults for the rest
 
 NAME = "02-relu-regression-output"
 TITLE = "relu on a regression output"
 QUESTIONS = ("002",)
 DATA = ("road",)
-RESIZE_TO = (96, 96)  # question 002 resized its 96x320 images to the backbone's input inside the model
+FAILURE = "`Dense(1, relu)` for a steering angle in [-1, 1]: no negative prediction, the loss stops moving"
+CURE = "a linear output"
 QUESTION_LEARNING_RATE = 0.1  # question 002's Adam started at 0.1; this lesson trains at a sane 1e-3 (lesson 03's subject)
 EPOCHS, BATCH_SIZE = 5, 32  # batch 32 as in the question; what the live toggle and the grader train with
-# Over 20 seeds (calibration/) this lesson's valid fixes reach a validation Huber loss of at most 0.033 and the
-# relu head 0.083 or more; lesson 03 holds RMSprop(1e-3), its slowest valid optimizer, to the same limit.
-MAX_VAL_HUBER = 0.07
-MIN_NEGATIVE_SHARE = 0.3  # about half of the validation angles are negative
-MAX_ERROR_RATIO = 2.0  # mean error on negative angles against positive ones (and back)
+# The graded check is the regressor's (tlclinic.tasks: MAX_VAL_HUBER, MIN_NEGATIVE_SHARE, MAX_ERROR_RATIO).  Over 20
+# seeds (calibration/) this lesson's valid fixes reach a validation Huber loss of at most 0.033 and the relu head
+# 0.083 or more; lesson 03 holds RMSprop(1e-3), its slowest valid optimizer, to the same limit.
 CHECK = (f"validation Huber loss at most {MAX_VAL_HUBER} after {EPOCHS} epochs at batch {BATCH_SIZE}, at least "
          f"{MIN_NEGATIVE_SHARE:.0%} of the predictions negative, and mean errors on negative and positive angles "
          f"within a factor of {MAX_ERROR_RATIO:g}")
-CALIBRATION_METRIC = "val Huber loss"  # what calibrate() reports
-ANSWER, ANSWER_KIND = "build_head", "head"  # the student writes build_head(input_dim) -> compiled model
+CALIBRATION_METRIC = REGRESSOR_METRIC  # what calibrate() reports: "val Huber loss"
+ANSWER = HeadAnswer("build_head", MINI_INCEPTION_FEATURES)  # the student writes build_head(input_dim) -> compiled model
 
 
-def road_features() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """(train, val) cached features of ``road``, resized to 96x96 inside the model, with their steering angles."""
-    return cached_features("road", "train", resize_to=RESIZE_TO), cached_features("road", "val", resize_to=RESIZE_TO)
-
-
-def train(build: HeadBuilder, seed: int = 0, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE,
-          target_shift: float = 0.0, callbacks=(), kept=None, on_epoch=None) -> Run:
-    """Train a regression head on the cached ``road`` features; validate on ``val``.
-
-    ``target_shift`` trains on ``angle + target_shift`` (a tempting wrong fix that keeps the relu); the run's
-    ``val_targets`` stay the true angles, so whatever the head outputs is judged as an angle.
-    """
-    (x_train, y_train), (x_val, y_val) = road_features()
-
-    def with_true_angles(run: Run) -> Run:
-        return dataclasses.replace(run, val_targets=y_val)
-
-    run = train_head(build, (x_train, y_train + target_shift), (x_val, y_val + target_shift),
-                     epochs=epochs, batch_size=batch_size, seed=seed, callbacks=callbacks, kept=kept,
-                     on_epoch=on_epoch and (lambda so_far: on_epoch(with_true_angles(so_far))))
-    return with_true_angles(run)
+def train(build: HeadBuilder, seed: int = 0, *, callbacks=(), kept=None, on_epoch=None, epochs: int = EPOCHS,
+          batch_size: int = BATCH_SIZE, target_shift: float = 0.0) -> Run:
+    """Train a regression head on the cached ``road`` features (``road_features``), validated on ``val``, for
+    ``epochs`` at ``batch_size`` (``tasks.train_regressor``: ``target_shift`` trains on ``angle + target_shift``, a
+    tempting wrong fix that keeps the relu, and the run is judged on the true angles)."""
+    return train_regressor(build, seed, epochs=epochs, batch_size=batch_size, callbacks=callbacks, kept=kept,
+                           on_epoch=on_epoch, target_shift=target_shift)
 
 
 def reproduce(seed: int = 0, epochs: int = EPOCHS, learning_rate: float = 1e-3) -> Run:
     """Question 002's head as asked, Dense(1, relu) and Huber(0.5), at a sane learning rate."""
     with quiet():
-        return train(regressor(BROKEN, adam(learning_rate)), seed, epochs)
+        return train(regressor(BROKEN, adam(learning_rate)), seed, epochs=epochs)
 
 
 def dead_output_seeds(learning_rate: float, seeds=range(20), epochs: int = 2) -> list[int]:
@@ -127,12 +113,6 @@ def doctor_cases() -> dict[str, tuple]:
     return output_doctor_cases(OUTPUTS, BROKEN, "output-range", lambda output, seed: examine(regressor(output), seed))
 
 
-def check(build_head: HeadBuilder, seed: int = 0) -> None:
-    """The notebook's check: ``build_head``'s model crosses to a fresh process as its Keras config and is judged
-    there by ``check_converges``; prints the verdict, raises ``AssertionError`` saying why when it fails."""
-    verdict.check(NAME, build_head, seed)
-
-
 def summary(run: Run) -> str:
     """What a passing check reports."""
     s = regression_symptoms(run)
@@ -141,34 +121,15 @@ def summary(run: Run) -> str:
             f"{s['mae_negative_angles']:.3f} on negative angles, {s['mae_positive_angles']:.3f} on positive ones")
 
 
-def assert_converged(run: Run) -> None:
-    outputs = run.final_predictions
-    assert outputs.ndim == 2 and outputs.shape[1] == 1, (
-        f"the head should output 1 unit (the angle), not {outputs.shape[1:]}")
-    grading.assert_loss_finite_and_falling(run)
-    assert np.all(np.isfinite(outputs)), "some predictions are NaN or infinite"
-    s = regression_symptoms(run)
-    assert s["negative_prediction_share"] >= MIN_NEGATIVE_SHARE, (
-        f"only {s['negative_prediction_share']:.1%} of the predictions are negative, but about "
-        f"{s['negative_angle_share']:.0%} of the angles are: can the output layer produce a negative number?")
-    ratio = s["mae_negative_angles"] / max(s["mae_positive_angles"], 1e-9)
-    assert 1 / MAX_ERROR_RATIO <= ratio <= MAX_ERROR_RATIO, (
-        f"mean error {s['mae_negative_angles']:.3f} on negative angles against {s['mae_positive_angles']:.3f} on "
-        "positive ones: the head should fit both signs alike")
-    assert s["val_huber"] <= MAX_VAL_HUBER, (
-        f"validation Huber loss {s['val_huber']:.4f} is above {MAX_VAL_HUBER} after {len(run.history['loss'])} epochs")
-
-
-def graded_metric(run: Run) -> float:
-    """What the graded check thresholds: the validation Huber loss of the predictions as angles."""
-    return huber(run.final_predictions, run.val_targets)
+assert_converged = assert_regressor_converged  # the graded assertions: the regressor's (tlclinic.tasks)
+graded_metric = regressor_metric  # what the graded check thresholds: the validation Huber loss
 
 
 def calibrate(seeds=range(20)) -> list[calibration.Calibration]:
-    """Every answer of ``fixes()``, and the shifted-target trick, through the graded check at each seed, as the
+    """Every answer of ``calibration_answers()``, and the shifted-target trick, through the graded check at each seed, as the
     verifier sees each head (rebuilt from its config)."""
-    family = fixes()
-    heads = {name: functools.partial(train, verdict.as_data_and_back(NAME, build)) for name, (build, _) in family.items()}
+    family = calibration_answers()
+    heads = {name: functools.partial(train, as_data_and_back(ANSWER, build)) for name, (build, _) in family.items()}
     heads[SHIFTED] = functools.partial(train, regressor(BROKEN), target_shift=1.0)
     expected = {**{name: ok for name, (_, ok) in family.items()}, SHIFTED: False}
     return calibration.calibrate(heads, expected, assert_converged, graded_metric, seeds)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import keras
 
 from ...heads import HeadBuilder, OptimizerFactory, adam, question002_regressor
+from ...tasks import REGRESSOR_FIX
 
 BROKEN = "relu (question 002)"
-FIX = "linear"
+FIX = REGRESSOR_FIX  # "linear": the regressor's fixed output (tlclinic.tasks.fixed_regressor)
 # name -> output activation.  A steering angle lies in [-1, 1].
 OUTPUTS = {BROKEN: "relu", FIX: "linear", "tanh": "tanh"}
 SHIFTED = "relu, targets shifted by +1 and not shifted back"  # a tempting wrong fix that keeps the relu
@@ -28,7 +29,7 @@ def with_loss(build: HeadBuilder, loss) -> HeadBuilder:
     return rebuilt
 
 
-def fixes() -> dict[str, tuple[HeadBuilder, bool]]:
+def calibration_answers() -> dict[str, tuple[HeadBuilder, bool]]:
     """The public family of answers the check is calibrated on: name -> (head, should pass)."""
     return {
         **{name: (regressor(name), name != BROKEN) for name in OUTPUTS},

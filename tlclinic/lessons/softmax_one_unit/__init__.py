@@ -1,28 +1,33 @@
 """Lesson 01, softmax over one unit (question 000): data, training, the live toggle and the graded check."""
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from ... import calibrate as calibration, grading, verdict
+from ... import grading
+from ...backbone import MINI_INCEPTION_FEATURES
 from ...console import quiet
-from ...features import cached_features
+from ...crossing import HeadAnswer
 from ...heads import HeadBuilder
 from ...live import LiveView, toggle
 from ...plots import side_by_side
-from ...symptoms import FLOAT32_TOLERANCE, accuracy, distinct_values, positive_probability
-from ...training import Run, train_head
+from ...symptoms import FLOAT32_TOLERANCE, positive_probability
+from ...tasks import (CLASSIFIER_METRIC, assert_classifier_converged, classifier_metric, labels_for, shapes_features,
+                      train_classifier)
+from ...training import Run
 from ...doctor import Report
-from .. import Demo, converges, demo as demo_result, examine_training, output_doctor_cases
+from ...lesson import Demo, Lesson, converges, demo as demo_result, examine_training, output_doctor_cases
 from .figures import draw_run, why_figure
-from .heads import BROKEN, FIX, OUTPUTS, classifier, fixes
-from .symptoms import classifier_symptoms, labels_for, probabilities
+from .heads import BROKEN, FIX, OUTPUTS, calibration_answers, classifier  # noqa: F401 (calibration_answers: a part)
+from .symptoms import classifier_symptoms
+
+Lesson.adopt(__name__)  # this module is a Lesson (tlclinic.lesson): the parts below, the base's defaults for the rest
 
 NAME = "01-softmax-one-unit"
 TITLE = "softmax over one unit"
 QUESTIONS = ("000",)
 DATA = ("shapes",)
+FAILURE = "`Dense(1, softmax)` on two classes: every prediction is 1.0"
+CURE = "`Dense(1, sigmoid)`, or `Dense(2, softmax)` with a categorical loss"
 QUESTION_BATCH_SIZE = 5  # question 000 trained at batch 5
 EPOCHS, BATCH_SIZE = 5, 32  # what the live toggle and the grader train with
 MIN_ACCURACY = 0.8  # over 20 seeds the valid fixes reach 0.89 or more, the broken ones 0.50 (calibration/)
@@ -32,37 +37,25 @@ MIN_ACCURACY = 0.8  # over 20 seeds the valid fixes reach 0.89 or more, the brok
 # by a standard deviation 5 to 7 times too large (0.55 to 0.91 over 20 seeds; measured, 0.93 to 0.98).
 CHECK = (f"validation accuracy at least {MIN_ACCURACY} after {EPOCHS} epochs at batch {BATCH_SIZE} (BatchNorm "
          "statistics measured over the training features), predictions that vary, and a falling training loss")
-CALIBRATION_METRIC = "val accuracy"  # what calibrate() reports
-ANSWER, ANSWER_KIND = "build_head", "head"  # the student writes build_head(input_dim) -> compiled model
+CALIBRATION_METRIC = CLASSIFIER_METRIC  # what calibrate() reports: "val accuracy"
+ANSWER = HeadAnswer("build_head", MINI_INCEPTION_FEATURES)  # the student writes build_head(input_dim) -> compiled model
 # What `make bench` clicks in the browser, in order: each fix, then back to the question's output.
 BROWSER_CHOICES = (*(output for output in OUTPUTS if output != BROKEN), BROKEN)
 
 
-def shapes_features() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """(train, test) cached features of ``shapes`` under the pretrained mini Inception backbone."""
-    return cached_features("shapes", "train"), cached_features("shapes", "test")
-
-
-def train(build: HeadBuilder, seed: int = 0, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE,
-          callbacks=(), kept=None, on_epoch=None) -> Run:
-    """Train a classification head on the cached ``shapes`` features; validate on the test split.
-
-    The labels are 0 and 1 (one-hot for a categorical loss on two units); the run's predictions are
-    probabilities (a head trained on logits is read through its sigmoid or softmax).  A head with BatchNorm is
-    validated with its statistics measured over the training features (``training.refresh_batchnorm``); any
-    other head's run is the same either way.
-    """
-    train_set, test_set = shapes_features()
-    with quiet():  # Keras's own warning about a softmax over one unit: the lesson shows that at length
-        return train_head(build, train_set, test_set, epochs=epochs, batch_size=batch_size, seed=seed,
-                          callbacks=callbacks, kept=kept, targets_for=labels_for, read_outputs=probabilities,
-                          on_epoch=on_epoch, measure_batchnorm=True)
+def train(build: HeadBuilder, seed: int = 0, *, callbacks=(), kept=None, on_epoch=None, epochs: int = EPOCHS,
+          batch_size: int = BATCH_SIZE) -> Run:
+    """Train a classification head on the cached ``shapes`` features (``shapes_features``), validated on the test
+    split, for ``epochs`` at ``batch_size`` (``tasks.train_classifier``: labels as the head's loss wants them,
+    predictions as probabilities, BatchNorm statistics measured over the training features)."""
+    return train_classifier(build, seed, epochs=epochs, batch_size=batch_size, callbacks=callbacks, kept=kept,
+                            on_epoch=on_epoch)
 
 
 def reproduce(seed: int = 0, epochs: int = EPOCHS) -> Run:
     """Question 000's head as asked: Dense(1, softmax), binary cross-entropy, Adam, batch 5."""
     with quiet():
-        return train(classifier(BROKEN), seed, epochs, QUESTION_BATCH_SIZE)
+        return train(classifier(BROKEN), seed, epochs=epochs, batch_size=QUESTION_BATCH_SIZE)
 
 
 def live() -> LiveView:
@@ -102,12 +95,6 @@ def doctor_cases() -> dict[str, tuple]:
     return output_doctor_cases(OUTPUTS, BROKEN, "softmax-one-unit", lambda output, seed: examine(classifier(output), seed))
 
 
-def check(build_head: HeadBuilder, seed: int = 0) -> None:
-    """The notebook's check: ``build_head``'s model crosses to a fresh process as its Keras config and is judged
-    there by ``check_converges``; prints the verdict, raises ``AssertionError`` saying why when it fails."""
-    verdict.check(NAME, build_head, seed)
-
-
 def summary(run: Run) -> str:
     """What a passing check reports."""
     return (f"validation accuracy {graded_metric(run):.3f} (at least {MIN_ACCURACY} needed) after "
@@ -117,34 +104,11 @@ def summary(run: Run) -> str:
 
 
 def assert_converged(run: Run, min_accuracy: float = MIN_ACCURACY) -> None:
-    outputs = run.final_predictions
-    assert outputs.ndim == 2 and outputs.shape[1] in (1, 2), (
-        f"the head should output 1 unit (probability of class 1) or 2 units (one per class), not {outputs.shape[1:]}")
-    grading.assert_loss_finite_and_falling(run)
-    probs = positive_probability(outputs)
-    assert np.all(np.isfinite(probs)), "some predictions are NaN or infinite"
-    if distinct_values(probs) == 1:
-        hint = ": a softmax over one unit always gives 1.0" if abs(probs[0] - 1) <= FLOAT32_TOLERANCE else ""
-        raise AssertionError(f"every prediction is {probs[0]:.6g} (one value up to {FLOAT32_TOLERANCE:g}), so the output "
-                             f"carries no information{hint}")
-    assert probs.std() > 0.05, (
-        f"the predictions hardly vary (all near {np.nanmean(probs):.3f}): the output carries no information")
-    acc = accuracy(outputs, run.val_targets)
-    epochs = len(run.history["loss"])
-    assert acc >= min_accuracy, f"validation accuracy {acc:.3f} is below {min_accuracy} after {epochs} epochs"
+    """The graded assertions: the classifier's (``tasks.assert_classifier_converged``) at ``MIN_ACCURACY``."""
+    assert_classifier_converged(run, min_accuracy)
 
 
-def graded_metric(run: Run) -> float:
-    """What the graded check thresholds: validation accuracy."""
-    return accuracy(run.final_predictions, run.val_targets)
-
-
-def calibrate(seeds=range(20)) -> list[calibration.Calibration]:
-    """Every answer of ``fixes()`` through the graded check at each seed, as the verifier sees it (from its config)."""
-    family = fixes()
-    heads = {name: functools.partial(train, verdict.as_data_and_back(NAME, build)) for name, (build, _) in family.items()}
-    return calibration.calibrate(heads, {name: ok for name, (_, ok) in family.items()}, assert_converged,
-                                 graded_metric, seeds)
+graded_metric = classifier_metric  # what the graded check thresholds: validation accuracy
 
 
 def demo() -> Demo:

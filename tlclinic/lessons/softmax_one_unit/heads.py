@@ -6,13 +6,14 @@ import keras
 from keras import layers
 
 from ...heads import HeadBuilder, OptimizerFactory, adam, question000_classifier
+from ...tasks import CLASSIFIER_FIX, CLASSIFIER_FIX_OUTPUT
 
 BROKEN = "softmax over 1 unit (question 000)"
-FIX = "sigmoid + binary cross-entropy"
+FIX = CLASSIFIER_FIX  # "sigmoid + binary cross-entropy": the fixed output of tlclinic.tasks.fixed_classifier
 # name -> (output units, output activation, loss): the question's output layer and its two fixes
 OUTPUTS = {
     BROKEN: (1, "softmax", "binary_crossentropy"),
-    FIX: (1, "sigmoid", "binary_crossentropy"),
+    FIX: CLASSIFIER_FIX_OUTPUT,  # (1, "sigmoid", "binary_crossentropy")
     "softmax over 2 units + sparse categorical cross-entropy": (2, "softmax", "sparse_categorical_crossentropy"),
 }
 # Half fixes: each changes one thing but leaves the head unable to learn; graders must fail them.
@@ -44,7 +45,7 @@ def head(units: int, activation: str | None, loss, hidden=(1024, 512, 32), after
     return build
 
 
-def fixes() -> dict[str, tuple[HeadBuilder, bool | None]]:
+def calibration_answers() -> dict[str, tuple[HeadBuilder, bool | None]]:
     """The public family of answers the check is calibrated on: name -> (head, should pass; None: only measured)."""
     return {
         BROKEN: (classifier(BROKEN), False),

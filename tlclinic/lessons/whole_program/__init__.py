@@ -13,23 +13,31 @@ from typing import Callable
 
 import keras
 
-from ... import calibrate as calibration, data, grading, verdict
+from ... import calibration, grading
 from ...backbone import WeightsMissingError, get_backbone
 from ...console import quiet
 from ...doctor import Report, diagnose
 from ...live import LiveView, checkboxes
 from ...plots import as_image, figure
-from .. import Demo, converges, demo as demo_result
+from ...lesson import Demo, Lesson, converges, demo as demo_result
+from .answer import PipelineAnswer
 from .figures import ablation_figure, draw_run
 from .pipeline import (BUGS, FINE_TUNE_EPOCHS, FIXED, HEAD_EPOCHS, QUESTION, Choices, PipelineRun, build_model, only,
                        pipeline_of, train_pipeline)
 from .question import QuestionRun, inception_v3_at, question_model, run_question
 
+Lesson.adopt(__name__)  # this module is a Lesson (tlclinic.lesson): the parts below, the base's defaults for the rest
+
 NAME = "04-whole-program"
 TITLE = "question 000's whole program, and fine-tuning"
 QUESTIONS = ("000",)
 DATA = ("shapes",)
-ANSWER, ANSWER_KIND = "build_pipeline", "pipeline"  # build_pipeline(backbone) -> (compiled model, fine_tune)
+FAILURE = ("`fit_generator` raises `AttributeError`; `steps_per_epoch=1000` runs out of data (warned, 200 steps run); "
+           "`layers[:249]` freezes every layer; 1/255 and 64x64 cost accuracy; in fine-tuning, BatchNorm trains (on "
+           "Keras 3 `training=False` does not stop it) and Adam's 1e-3 moves the features by over half")
+CURE = ("Keras 3 `fit`, [-1, 1] pixels at 96x96, the head first, then the block above `mixed1` unfrozen by name at "
+       "1e-5 with BatchNorm frozen")
+ANSWER = PipelineAnswer("build_pipeline")  # build_pipeline(backbone) -> (compiled model, fine_tune)
 
 # What the grader asks, each by behaviour (what the trained pipeline does), with its tolerance:
 MIN_INPUT_SIZE = 75  # InceptionV3's smallest input: the mini backbone stands in for it and is held to the same
@@ -106,9 +114,10 @@ def graded_metric(run: PipelineRun) -> float:
     return run.fine_tuned_accuracy
 
 
-def train(build_pipeline, seed: int = 0, callbacks=()) -> PipelineRun:
+def train(build_pipeline, seed: int = 0, *, callbacks=(), kept=None, on_epoch=None) -> PipelineRun:
     """``build_pipeline``'s model trained through both stages on ``shapes`` (lesson 04 trains images, not
-    cached features: fine-tuning changes the backbone)."""
+    cached features: fine-tuning changes the backbone; each run builds its own model, so ``kept`` is not used,
+    nor ``on_epoch``: the live checkboxes draw a run when both stages are done)."""
     with quiet():
         return train_pipeline(build_pipeline, seed, callbacks=callbacks)
 
@@ -162,23 +171,11 @@ def check_converges(build_pipeline, seed: int = 0) -> PipelineRun:
     return run
 
 
-def prepare() -> None:
-    """What the check reads from disk: the shapes images (it trains on the images themselves)."""
-    for name in DATA:
-        data.ensure(name)
-
-
-def check(build_pipeline, seed: int = 0) -> None:
-    """The notebook's check: ``build_pipeline``'s model crosses to a fresh process as its Keras configs (as built,
-    and after its ``fine_tune``) and is trained and judged there."""
-    verdict.check(NAME, build_pipeline, seed)
-
-
 def summary(run: PipelineRun) -> str:
     return "; ".join(f"{asks}: {measured}" for asks, measured, _ in criteria(run))
 
 
-def family() -> dict[str, tuple]:
+def calibration_answers() -> dict[str, tuple]:
     """The answers calibration trains: name -> (build_pipeline, should pass)."""
     valid = {"fixed: Rescaling(1/127.5, offset=-1), BatchNorm frozen": (pipeline_of(FIXED), True),
              "fixed: preprocess_input, loaded at 64 and resized to 96 in the model":
@@ -187,13 +184,9 @@ def family() -> dict[str, tuple]:
     return {**valid, **broken, "question 000's five": (pipeline_of(QUESTION), False)}
 
 
-def calibrate(seeds=range(20)) -> list[calibration.Calibration]:
-    """Every answer of ``family()`` through the graded check at each seed, as the verifier sees it."""
-    answers = family()
-    trains = {name: (lambda seed, kept=None, build=verdict.as_data_and_back(NAME, build): train(build, seed))
-              for name, (build, _) in answers.items()}
-    return calibration.calibrate(trains, {name: ok for name, (_, ok) in answers.items()}, assert_converged,
-                                 graded_metric, seeds, also=lambda run: run.frozen_accuracy)
+def also_metric(run: PipelineRun) -> float:
+    """What the calibration tables show beside the graded metric: the head's accuracy before fine-tuning."""
+    return run.frozen_accuracy
 
 
 def ablation() -> tuple[list[dict], str]:
@@ -201,10 +194,10 @@ def ablation() -> tuple[list[dict], str]:
     this machine's kernel family when it was calibrated, else the other."""
     tables = sorted(CALIBRATION.glob("onednn-*.json"), key=lambda p: p.stem != f"onednn-{calibration.kernel_family()}")
     if not tables:
-        raise FileNotFoundError(f"lesson 04 has no calibration yet: run python -m tlclinic.calibrate {NAME} --write")
+        raise FileNotFoundError(f"lesson 04 has no calibration yet: run python -m tlclinic.commands.calibrate {NAME} --write")
     table = json.loads(tables[0].read_text())
     note = (f"{table['seeds']} seeds each, TF_ENABLE_ONEDNN_OPTS={table['onednn']}\n"
-            f"measured by python -m tlclinic.calibrate {NAME} ({CALIBRATION.name}/{tables[0].name})")
+            f"measured by python -m tlclinic.commands.calibrate {NAME} ({CALIBRATION.name}/{tables[0].name})")
     return table["rows"], note
 
 

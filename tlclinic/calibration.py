@@ -1,21 +1,13 @@
-"""Run every lesson's graded check over many seeds: valid fixes must always pass, broken answers never.
+"""The calibration harness: a lesson's graded check over many seeds, where valid fixes must always pass and
+broken answers never; its tables, and their summary in the README.
 
-    python -m tlclinic.calibrate [--seeds 20] [--write] [LESSON ...]      (make calibrate)
-    python -m tlclinic.calibrate --readme       (the README's calibration table, from the committed tables)
-
-Each answer goes through the check as the verifier receives it (crossed to its Keras config and rebuilt).
-With ``--write`` each lesson's table is written to ``calibration/onednn-<0|1>.md`` in the lesson's folder, named
-by the TensorFlow CPU kernel family it ran under (``TF_ENABLE_ONEDNN_OPTS``; unset means 1 on x86), and every
-seed's metrics beside it in ``onednn-<0|1>.json`` (what a lesson plots from its calibration).
+The command is ``python -m tlclinic.commands.calibrate`` (``make calibrate``).  Each lesson's table lives in its
+folder, ``calibration/onednn-<0|1>.md``, named by the TensorFlow CPU kernel family it ran under
+(``TF_ENABLE_ONEDNN_OPTS``; unset means 1 on x86), with every seed's metrics beside it in ``onednn-<0|1>.json``.
 """
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
 import os
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -23,7 +15,6 @@ from typing import Callable
 import numpy as np
 
 from .grading import train_student
-from .lessons import ROOT, discover, select
 from .training import CompiledHeads, Run
 
 
@@ -95,7 +86,7 @@ def kernel_family() -> str:
 
 def table_path(lesson) -> Path:
     """Where a lesson's calibration table under this kernel family is committed: in the lesson's own folder."""
-    return Path(lesson.__file__).parent / "calibration" / f"onednn-{kernel_family()}.md"
+    return lesson.folder / "calibration" / f"onednn-{kernel_family()}.md"
 
 
 def summarise_table(path: Path) -> str:
@@ -111,52 +102,11 @@ def summarise_table(path: Path) -> str:
     return f"NOT AS EXPECTED ({', '.join(wrong)}): " + text if wrong else text
 
 
-def readme_rows() -> list[str]:
-    """The README's calibration table, one row per lesson, from the tables committed in the lessons' folders."""
-    lines = []
-    for name, lesson in discover().items():
-        folder = Path(lesson.__file__).parent / "calibration"
-        tables = sorted(folder.glob("onednn-*.md"))
-        found = "; ".join(f"[{t.stem}]({t.relative_to(ROOT)}): {summarise_table(t)}" for t in tables)
-        lines.append(f"| {name[:2]} | {lesson.CHECK} | {found or f'not yet calibrated: run make calibrate ({folder.relative_to(ROOT)}/)'} |")
-    return lines
-
-
-def main(argv: list[str] | None = None) -> int:
-    lessons = discover()
-    parser = argparse.ArgumentParser(prog="python -m tlclinic.calibrate", description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--write", action="store_true", help="write each table into its lesson's folder")
-    parser.add_argument("--readme", action="store_true", help="print the README's calibration rows and stop")
-    parser.add_argument("lessons", nargs="*", metavar="LESSON", help=f"default: all of {', '.join(lessons)}")
-    args = parser.parse_args(argv)
-    if args.readme:
-        print("\n".join(readme_rows()))
-        return 0
-    ok = True
-    for name in select(args.lessons, parser.error):
-        lesson = lessons[name]
-        start = time.perf_counter()
-        rows = lesson.calibrate(range(args.seeds))
-        table = format_calibration(rows, lesson.CALIBRATION_METRIC, getattr(lesson, "CALIBRATION_ALSO", ""))
-        heading = (f"## {name}: seeds 0 to {args.seeds - 1}, TF_ENABLE_ONEDNN_OPTS={kernel_family()}\n\n"
-                   f"`python -m tlclinic.calibrate --seeds {args.seeds} {name}` on {datetime.date.today()}, "
-                   f"{time.perf_counter() - start:.0f} s.")
-        print(f"\n{heading}\n\n{table}", flush=True)
-        if args.write:
-            path = table_path(lesson)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(f"{heading}\n\n{table}\n")
-            path.with_suffix(".json").write_text(json.dumps(
-                {"seeds": args.seeds, "onednn": kernel_family(), "rows": [
-                    {"head": r.head, "should_pass": r.should_pass, "passed": r.passed, "values": r.values,
-                     "also_values": r.also_values} for r in rows]}, indent=1) + "\n")
-        for row in rows:
-            if not row.as_expected:
-                ok = False
-                print(f"NOT AS EXPECTED: {row.head}: " + "; ".join(row.failures[:3]), file=sys.stderr)
-    return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def readme_row(lesson) -> str:
+    """A lesson's row of the README's calibration table, from the tables committed in its folder."""
+    root = lesson.folder.parent.parent.parent
+    folder = lesson.folder / "calibration"
+    tables = sorted(folder.glob("onednn-*.md"))
+    found = "; ".join(f"[{t.stem}]({t.relative_to(root)}): {summarise_table(t)}" for t in tables)
+    return (f"| {lesson.NAME[:2]} | {lesson.CHECK} | "
+            f"{found or f'not yet calibrated: run make calibrate ({folder.relative_to(root)}/)'} |")

@@ -5,12 +5,12 @@ so a student cannot change it) and the student's answer cells, and runs them in 
 grader's jail (``jail``: bubblewrap, an unprivileged user of its own, nothing of ``/etc`` but what Python needs,
 the solutions, the grades, the submissions and the git history hidden, a bounded private /tmp, no network, its
 own process tree, bounded memory, processes and files).  The process calls the answer once and hands its Keras
-config (``verdict.cross``) back over a pipe; the verdict is reached elsewhere (``verdict``).
+config (``crossing.cross``) back over a pipe; the verdict is reached elsewhere (``verdict``).
 
 Whose fault a failure is comes from the jail's set-up pipe, which the process writes and closes after the
 lesson's set-up cell and before the first answer cell: nothing the student's code does can take it back.
 
-    python -m tlclinic.sandbox LESSON    (what runs inside; the grader starts it, the cells on stdin)
+    python -m tlclinic.grader.sandbox LESSON    (what runs inside; the grader starts it, the cells on stdin)
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import jail
+from .. import jail
 
 LIMITS = jail.Limits(memory=3 * 2**30)  # every lesson grades under 1.75 GiB (lesson 04, the heaviest, measured)
 PHASES = ("start and imports", "set-up cell", "answer cells", "answer crossed to data")
@@ -44,7 +44,7 @@ def run_answer(lesson: str, setup: str, answer: list[str], timeout: float, hidde
     long; before, the machine's.
     """
     cells = json.dumps({"setup": setup, "answer": answer}).encode()
-    finished = jail.run("tlclinic.sandbox", [lesson], cells, timeout, LIMITS, list(hidden), sandboxed)
+    finished = jail.run("tlclinic.grader.sandbox", [lesson], cells, timeout, LIMITS, list(hidden), sandboxed)
     if not finished.setup_done:
         if finished.timed_out:
             return Outcome(error=f"the lesson's set-up did not finish within {timeout:.0f} s", student_fault=False)
@@ -106,8 +106,8 @@ def _inside(inside: jail.Inside) -> int:
     sys.stdin.close()
     from IPython.core.interactiveshell import InteractiveShell
 
-    from . import verdict
-    from .lessons import load
+    from ..crossing import cross
+    from ..lessons import load
 
     lesson = inside.arguments[0]
     shell = InteractiveShell.instance()
@@ -115,7 +115,8 @@ def _inside(inside: jail.Inside) -> int:
     if not result.success:
         print(f"the set-up cell failed: {result.error_before_exec or result.error_in_exec!r}")
         return 3
-    name = load(lesson).ANSWER
+    answer_kind = load(lesson).ANSWER
+    name = answer_kind.name
     ends.append(time.time())
     inside.setup_done()  # from here on, whatever happens is the student's answer's doing
 
@@ -132,7 +133,7 @@ def _inside(inside: jail.Inside) -> int:
     if name not in shell.user_ns:
         return hand_over(error=f"your answer cells define no `{name}`")
     try:
-        crossed = verdict.cross(lesson, shell.user_ns[name])
+        crossed = cross(answer_kind, shell.user_ns[name])
     except BaseException as error:  # the student's function runs here: anything may come out of it
         return hand_over(error=f"calling {name} failed: {type(error).__name__}: {str(error)[:300]}")
     ends.append(time.time())

@@ -1,0 +1,87 @@
+"""The verifier's verdicts on the answers taken (``judge_all``), and the grading of one submission or of a course:
+its answers taken ``jobs`` at a time, then judged, a submission unchanged since the last run keeping its rows."""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .. import verdict
+from ..console import quiet, silenced_native_stderr
+from ..lessons import load
+from .shards import (WHOLE, Shard, find_submissions, grading_identity, relative, reusable, root_of,
+                     submission_key)
+from .submissions import Row, Submission, answer, student_of
+
+
+def judge_all(subs: list[Submission], jobs: int, timeout: int, sandboxed: bool = True) -> None:
+    """The verifier's verdicts on every answered submission, ``jobs`` verifier processes at a time.
+
+    A verdict depends only on the lesson, the crossed answer and the seed (training is deterministic for them),
+    so answers that crossed as the same data are judged once: a class whose students hand in the untouched
+    release, or the same fix, pays for it once.  The verifiers run jailed, read-only: what their checks read
+    from disk (datasets, feature caches) is prepared here first.
+    """
+    for lesson in sorted({s.lesson for s in subs if s.rows is None} if sandboxed else ()):
+        with silenced_native_stderr(), quiet():
+            load(lesson).prepare()
+    alike: dict[str, list[Submission]] = {}
+    for sub in (s for s in subs if s.rows is None):
+        tests = {test: graded.seed for test, graded in load(sub.lesson).graded_tests().items()}
+        key = json.dumps([sub.lesson, sub.crossed, tests], sort_keys=True)
+        alike.setdefault(key, []).append(sub)
+    groups = list(alike.values())
+    chunks = [groups[i::max(1, jobs)] for i in range(max(1, jobs))]
+
+    def judge_chunk(chunk: list[list[Submission]]) -> None:
+        requests = [{"lesson": group[0].lesson, "answer": group[0].crossed,
+                     "tests": {test: graded.seed for test, graded in load(group[0].lesson).graded_tests().items()}}
+                    for group in chunk]
+        for group, found in zip(chunk, verdict.verify_many(requests, timeout, sandboxed)):
+            for sub in group:
+                sub.rows = sub.conclude(found)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        list(pool.map(judge_chunk, [c for c in chunks if c]))
+
+
+def grade_submission(path: Path, root: Path, timeout: int = 180, sandboxed: bool = True) -> list[Row]:
+    """Grade one submitted notebook; never raises for a bad submission (nor for a failing machine)."""
+    sub = answer(path, root, timeout, sandboxed)
+    judge_all([sub], 1, timeout, sandboxed)
+    return sub.rows
+
+
+def grade_course(target: Path, jobs: int, timeout: int = 180, log=print, sandboxed: bool = True,
+                 shard: Shard = WHOLE, previous: dict | None = None) -> list[Submission]:
+    """Grade the submissions under ``target`` that ``shard`` holds: answers ``jobs`` at a time, then the
+    verdicts, reporting each.  A submission that ``previous`` (the last run's manifest entries) records with the
+    same content hash, every row graded, is not graded again: it keeps its rows."""
+    root = root_of(target)
+    paths = [p for p in find_submissions(target) if shard.holds(student_of(p, root))]
+    identity, previous = grading_identity(timeout, sandboxed), previous or {}
+    keys = {p: submission_key(p, identity) for p in paths}
+    kept = {p: sub for p in paths if (sub := reusable(p, keys[p], previous.get(relative(p, root))))}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        fresh = list(pool.map(lambda p: answer(p, root, timeout, sandboxed), [p for p in paths if p not in kept]))
+    log(f"answers of {len(fresh)} submission(s) taken; judging {sum(s.rows is None for s in fresh)}"
+        + (f"; {len(kept)} unchanged since the last run, their grades reused" if kept else ""), flush=True)
+    judge_all(fresh, jobs, timeout, sandboxed)
+    answered = {sub.path: sub for sub in fresh}
+    subs = [kept[p] if p in kept else answered[p] for p in paths]
+    for done, sub in enumerate(subs, 1):
+        sub.key = keys[sub.path]
+        got, out_of = sum(r.points for r in sub.rows), sum(r.max_points for r in sub.rows)
+        state = "NOT GRADED" if any(r.status != "graded" for r in sub.rows) else f"{got:g}/{out_of:g}"
+        log(f"[{done}/{len(subs)}] {relative(sub.path, root)}: {state}{' (unchanged)' if sub.reused else ''}",
+            flush=True)
+    return subs
+
+
+def grade_all(target: Path, jobs: int, timeout: int = 180, log=print, sandboxed: bool = True) -> list[Row]:
+    """The rows of every submission under ``target``, all graded afresh."""
+    return rows_of(grade_course(target, jobs, timeout, log, sandboxed))
+
+
+def rows_of(subs: list[Submission]) -> list[Row]:
+    return [row for sub in subs for row in sub.rows]
