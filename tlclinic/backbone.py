@@ -168,3 +168,23 @@ def get_backbone(name: str = "mini_inception", weights: str | None = "pretrained
 @functools.cache
 def _built(name: str, weights: str | None, seed: int) -> Backbone:
     return BACKBONES[name](weights=weights, seed=seed)
+
+
+# ---- a backbone inside a model the student built around it ----------------------------------------------------
+
+def backbone_in(model: keras.Model, backbone: keras.Model) -> keras.Model:
+    """The backbone as it sits inside ``model``: the nested model whose weights have the backbone's shapes (a model
+    rebuilt from its config holds its own copy, with random weights until they are set from the pretrained one)."""
+    shapes = [tuple(w.shape) for w in backbone.weights]
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.Model) and [tuple(w.shape) for w in layer.weights] == shapes:
+            return layer
+    raise AssertionError(f"the model does not call the {backbone.name} backbone it was given as one layer "
+                         "(x = backbone(x, ...)); build the new model around it")
+
+
+def fed_to(model: keras.Model, inner: keras.Model) -> keras.Model:
+    """``model``'s input -> what arrives at ``inner``, the backbone inside it."""
+    if len(model.inputs) != 1 or len(inner._inbound_nodes) != 1:
+        raise AssertionError("the model should take one image input and call the backbone once")
+    return keras.Model(model.inputs, inner._inbound_nodes[0].input_tensors[0])

@@ -44,9 +44,16 @@ def write(name: str, text: str, path: Path = README) -> bool:
 
 
 def questions_text(questions) -> str:
-    """A lesson's ``QUESTIONS`` in words: 'question 000' for a numbered one, a link for a public one."""
-    return ", ".join(f"[{q.rstrip('/').split('/')[-2] if '/questions/' in q else q}]({q})" if "://" in q
-                     else f"question {q}" for q in questions)
+    """A lesson's ``QUESTIONS`` in words: 'question 000' for a numbered one, a link for a public one (named
+    ``owner/repository#N`` for a GitHub issue, by its number for a Stack Overflow question)."""
+    def named(url: str) -> str:
+        parts = url.rstrip("/").split("/")
+        if "github.com" in url and "issues" in parts:
+            at = parts.index("issues")
+            return f"{parts[at - 2]}/{parts[at - 1]}#{parts[at + 1]}"
+        return f"Stack Overflow {parts[parts.index('questions') + 1]}" if "questions" in parts else url
+
+    return ", ".join(f"[{named(q)}]({q})" if "://" in q else f"question {q}" for q in questions)
 
 
 def lesson_rows(lessons) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 from keras import layers
 
 from ... import data
-from ...backbone import get_backbone
+from ...backbone import backbone_in, fed_to, get_backbone
 from ...symptoms import accuracy
 from ...training import Run, _RecordPredictions, fit_shuffled
 
@@ -152,23 +152,6 @@ def _batchnorm_statistics(model: keras.Model) -> list[np.ndarray]:
             if isinstance(layer, layers.BatchNormalization) for v in (layer.moving_mean, layer.moving_variance)]
 
 
-def backbone_in(model: keras.Model, backbone: keras.Model) -> keras.Model:
-    """The backbone as it sits inside ``model``: the nested model whose weights have the backbone's shapes."""
-    shapes = [tuple(w.shape) for w in backbone.weights]
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, keras.Model) and [tuple(w.shape) for w in layer.weights] == shapes:
-            return layer
-    raise AssertionError(f"the model does not call the {backbone.name} backbone it was given as one layer "
-                         "(x = backbone(x, ...)); build the new model around it")
-
-
-def _feeding(model: keras.Model, inner: keras.Model) -> keras.Model:
-    """``model``'s input -> what arrives at ``inner``, the backbone inside it."""
-    if len(model.inputs) != 1 or len(inner._inbound_nodes) != 1:
-        raise AssertionError("the model should take one image input and call the backbone once")
-    return keras.Model(model.inputs, inner._inbound_nodes[0].input_tensors[0])
-
-
 def _relative_changes(before: list[np.ndarray], after: list[np.ndarray]) -> float:
     return max(float(np.linalg.norm(a - b) / (np.linalg.norm(b) + 1e-12)) for a, b in zip(after, before))
 
@@ -191,7 +174,7 @@ def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "min
     inner.set_weights(trusted.get_weights())
     height, width = (int(n) for n in model.input_shape[1:3])
     (x, y), (x_val, y_val) = images("train", height, width), images("test", height, width)
-    feeding = _feeding(model, inner)
+    feeding = fed_to(model, inner)
     fed, fed_val = (keras.ops.convert_to_numpy(feeding(batch, training=False)) for batch in (x[:PROBE_IMAGES], x_val))
     statistics, weights = _batchnorm_statistics(inner), [w.numpy() for w in inner.weights]
     features = keras.ops.convert_to_numpy(trusted(fed_val, training=False))
