@@ -133,14 +133,11 @@ LOSS_MISMATCHES = {
     "logits from a relu": (
         [layers.Dense(1, activation="relu")], keras.losses.BinaryCrossentropy(from_logits=True), BINARY,
         "logits are never negative", True),
-    "logits from a sigmoid": (
-        [layers.Dense(1, activation="sigmoid")], keras.losses.BinaryCrossentropy(from_logits=True), BINARY,
-        "squashes the outputs twice", False),
-    "sparse labels beyond the units": (
-        [layers.Dense(2, activation="softmax")], "sparse_categorical_crossentropy", THREE,
-        "labels must lie in 0..1", True),
     "mean squared error on softmax labels": (
-        [layers.Dense(3, activation="softmax")], "mse", THREE[:, None], "regression loss on class labels", False),
+        [layers.Dense(3, activation="softmax")], "mse", THREE[:, None], "regression loss on class indices", False),
+    "mean squared error on a sigmoid, class indices 0..2": (
+        [layers.Dense(1, activation="sigmoid")], "mse", THREE.astype("float32"), "3 integer label values (0, 1, 2)",
+        False),
 }
 
 
@@ -263,16 +260,29 @@ def test_a_nan_loss_is_reported_with_its_step_and_stops_training():
     assert finding.epoch == 1 and watcher.model.stop_training
 
 
-def test_predictions_all_0_collapse_at_once_and_are_a_dead_output_after_two_epochs():
+def test_predictions_all_0_with_a_flat_loss_collapse_at_once_and_are_a_dead_output_after_two_epochs():
     model = compiled(layers.Dense(1, activation="relu", name="out"), loss="mse")
     _set(model.get_layer("out"), 0.0, [-1])
-    watcher = watched(model)
-    epoch(watcher, 0)
+    watcher = watched(model, REGRESSION)
+    epoch(watcher, 0, loss=watcher.initial_loss)  # the loss has not fallen: judged now
     assert watcher.report.kinds == ("collapsed-output",)
-    assert "all 64 validation predictions equal 0" in watcher.report.findings[0].evidence
-    epoch(watcher, 1)
+    evidence = watcher.report.findings[0].evidence
+    assert "all 64 validation predictions equal 0" in evidence and "the loss stopped falling" in evidence, evidence
+    epoch(watcher, 1, loss=watcher.initial_loss)
     assert watcher.report.kinds == ("collapsed-output", "dead-output")
     assert only(watcher.report, "dead-output").epoch == 2
+    assert "Probable cause: dead-output" in only(watcher.report, "collapsed-output").evidence
+
+
+def test_identical_predictions_while_the_loss_still_falls_are_judged_when_training_ends():
+    model = compiled(layers.Dense(1, activation="relu", name="out"), loss="mse")
+    _set(model.get_layer("out"), 0.0, [-1])
+    watcher = watched(model, REGRESSION)
+    epoch(watcher, 0, loss=0.5 * watcher.initial_loss)
+    assert watcher.report.findings == []
+    watcher.on_train_end()
+    assert only(watcher.report, "collapsed-output").epoch == 1
+    assert "training ended" in only(watcher.report, "collapsed-output").evidence
 
 
 def test_an_initial_loss_far_from_chance_is_found_before_the_first_update():
@@ -319,6 +329,7 @@ def test_examine_trains_with_the_doctor_and_combines_its_findings_with_the_stati
     assert not [w for w in caught if "softmax over axis" in str(w.message)]
     assert report.kinds == ("softmax-one-unit", "collapsed-output")
     assert [f.epoch for f in report.findings] == [None, 1]
+    assert "Probable cause: softmax-one-unit" in report.findings[1].evidence, report.findings[1].evidence
     assert len(report.measurements["epochs"]) == 2 and report.measurements["loss_family"] == "binary"
 
 
@@ -346,6 +357,7 @@ def test_printing_the_doctor_prints_its_static_and_training_findings(capsys):
     _set(model.get_layer("out"), 0.0, [-1])
     watcher = watched(model, static=doctor.diagnose(model, X, REGRESSION))
     epoch(watcher, 0)
+    watcher.on_train_end()
     print(watcher)
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" ")[0] for line in lines] == ["output-range", "learning-rate", "collapsed-output"]
@@ -359,7 +371,8 @@ def test_an_unknown_kind_is_refused():
 
 def test_every_kind_has_a_one_line_meaning():
     assert set(doctor.KINDS) >= {"softmax-one-unit", "output-range", "loss-mismatch", "learning-rate",
-                                 "initial-loss", "dead-relu", "collapsed-output", "dead-output", "nan"}
+                                 "initial-loss", "dead-relu", "collapsed-output", "dead-output", "nan",
+                                 "double-activation", "sparse-labels", "unscaled-inputs"}
     assert all(meaning and "\n" not in meaning for meaning in doctor.KINDS.values())
 
 
@@ -385,8 +398,12 @@ def test_the_catalogue_finds_every_bug_and_nothing_on_any_twin():
     assert m["first-epoch loss / initial loss, twins (max)"] < doctor.LOSS_JUMP
     assert 1 / doctor.CLASSIFICATION_LOSS_FACTOR < m["initial loss / chance, classification twins (min)"]
     assert m["initial loss / chance, classification twins (max)"] < doctor.CLASSIFICATION_LOSS_FACTOR
-    assert (m["initial loss / reference, regression twins (max)"] < doctor.REGRESSION_LOSS_FACTOR
-            < m["initial loss / reference, unscaled targets (min)"])
+    assert doctor.REGRESSION_LOSS_FACTOR < m["initial loss / reference, initial-loss programs (min)"]
+    far_twins = m["target scale, regression twins with an initial loss over the reference factor (max)"]
+    assert not far_twins >= doctor.TARGET_SCALE_FACTOR  # NaN: no twin of this catalogue gets that far
+    assert doctor.TARGET_SCALE_FACTOR < m["target scale, initial-loss programs (min)"]
+    assert (m["update ratio, twins (max)"] < doctor.EXTREME_UPDATE_RATIO
+            < m["update ratio, learning-rate programs named by the ratio alone (min of max)"])
     table = catalogue.table(rows)
     assert f"| Dense(1, softmax) for two classes | softmax-one-unit | 2/2 | 0/2 | before training | " \
            f"{keras.backend.backend()} |" in table
@@ -405,3 +422,183 @@ def test_a_model_with_nothing_trainable_is_named_before_training_and_one_with_a_
     model.trainable = False
     [finding] = [f for f in doctor.diagnose(model, x, y).findings if f.kind == "nothing-trainable"]
     assert "0 of the model's 4 weight tensors are trainable" in finding.evidence and finding.confirmed
+
+
+# ------------------------------------------------------------------- no false alarm on a working program (issue 28)
+
+def test_mean_squared_error_on_a_sigmoid_with_0_1_targets_trains_and_is_no_mismatch():
+    """Several accepted answers use it (keras-team/keras#112's XOR): it works, only slower than binary cross-entropy.
+    The error stays for class indices above 1 (``LOSS_MISMATCHES``)."""
+    sigmoid = compiled(layers.Dense(8, activation="relu"), layers.Dense(1, activation="sigmoid"), loss="mse",
+                       optimizer=keras.optimizers.SGD(0.5))
+    softmax = compiled(layers.Dense(3, activation="softmax"), loss="mse")
+    assert doctor.diagnose(softmax, X, np.eye(3, dtype="float32")[THREE]).findings == []  # one-hot rows of 0/1
+    report = doctor.examine(sigmoid, X, BINARY, X, BINARY, epochs=3, batch_size=16)
+    assert report.findings == [], str(report)
+    losses = [e["loss"] for e in report.measurements["epochs"]]
+    assert losses[-1] < report.measurements["initial_loss"]
+
+
+def test_tiny_initial_weights_whose_loss_still_falls_are_no_collapse():
+    """Four sigmoid layers initialised in ±0.05: every prediction within 1e-6 of the others after an epoch (the
+    old absolute rule called it a collapse), the loss falling and the spread growing."""
+    keras.utils.set_random_seed(0)
+    tiny = keras.initializers.RandomUniform(-0.05, 0.05)
+    x = np.random.default_rng(0).normal(size=(256, FEATURES)).astype("float32")
+    y = (x[:, 0] > 0.6).astype("float32")  # a third positive: predicting the mean lowers the loss
+    model = keras.Sequential([keras.Input((FEATURES,)), *[layers.Dense(8, activation="sigmoid", kernel_initializer=tiny)
+                                                          for _ in range(4)],
+                              layers.Dense(1, activation="sigmoid", kernel_initializer=tiny)])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    report = doctor.examine(model, x[:128], y[:128], x[128:], y[128:], epochs=3)
+    epochs = report.measurements["epochs"]
+    assert epochs[0]["prediction_spread"] <= doctor.FLOAT32_TOLERANCE
+    assert epochs[-1]["loss"] < epochs[0]["loss"] < report.measurements["initial_loss"]
+    assert "collapsed-output" not in report.kinds, str(report)
+
+
+def test_a_collapse_is_judged_relative_to_the_outputs_magnitude():
+    """Predictions of 1000 that differ by float32 rounding (6e-5 near 1000) are the same prediction."""
+    model = compiled(layers.Dense(1, name="out"), loss="mse")
+    model.get_layer("out").set_weights([np.full((FEATURES, 1), 2e-5, "float32"), np.array([1000.0], "float32")])
+    watcher = watched(model, 1000 + REGRESSION)
+    spread = watcher.initial_spread
+    assert doctor.FLOAT32_TOLERANCE < spread <= 1000 * doctor.FLOAT32_TOLERANCE
+    epoch(watcher, 0, loss=watcher.initial_loss)
+    assert "collapsed-output" in watcher.report.kinds
+
+
+# ------------------------------------------------------------------------------------------------ new kinds
+
+def test_raw_features_in_the_thousands_fed_to_relu_layers_are_unscaled_inputs():
+    model = compiled(layers.Dense(16, activation="relu", name="first"), layers.Dense(1), loss="mse")
+    finding = only(doctor.diagnose(model, 1000 * X, REGRESSION), "unscaled-inputs")
+    assert finding.layer == "first" and "per-feature root mean square reaches" in finding.evidence, finding.evidence
+    assert "Normalization" in finding.fix
+    assert doctor.diagnose(model, X, REGRESSION).findings == []
+
+
+def _normalized(x) -> keras.layers.Layer:
+    normalization = layers.Normalization()
+    normalization.adapt(x)
+    return normalization
+
+
+def test_inputs_a_model_rescales_backbone_features_token_ids_and_frozen_or_linear_layers_are_left_alone():
+    raw = 1000 * X
+    normalized = compiled(_normalized(raw), layers.Dense(16, activation="relu"), layers.Dense(1), loss="mse")
+    assert doctor.diagnose(normalized, raw, REGRESSION).findings == []
+    pixels = RNG.integers(0, 256, size=(16, 8, 8, 3)).astype("float32")
+    rescaled = compiled(layers.Rescaling(1 / 255), layers.Conv2D(4, 3, activation="relu"), layers.Flatten(),
+                        layers.Dense(1, activation="sigmoid"), inputs=(8, 8, 3))
+    assert doctor.diagnose(rescaled, pixels, BINARY[:16]).findings == []
+    backbone = np.maximum(0, RNG.normal(0.5, 1.0, size=(64, 192))).astype("float32")  # like the lessons' features
+    head = compiled(layers.Dense(32, activation="relu"), layers.Dense(1, activation="sigmoid"), inputs=(192,))
+    assert doctor.diagnose(head, backbone, BINARY).findings == []
+    tokens = RNG.integers(1, 5000, size=(64, 20))
+    text = compiled(layers.Embedding(5000, 8), layers.GlobalAveragePooling1D(), layers.Dense(1, activation="sigmoid"),
+                    inputs=(20,))
+    assert doctor.diagnose(text, tokens, BINARY).findings == []
+    frozen = compiled(layers.Dense(16, activation="relu", trainable=False), layers.Dense(1), loss="mse")
+    assert doctor.diagnose(frozen, raw, REGRESSION).findings == []
+    linear = compiled(layers.Dense(1), loss="mse")  # one layer: the scale only changes the effective rate
+    assert doctor.diagnose(linear, raw, REGRESSION).findings == []
+
+
+def test_inputs_that_are_the_same_for_every_example_are_reported_and_explain_the_collapse():
+    """keras-team/keras#255: integer images divided in place by 255 become 0."""
+    pixels = RNG.integers(0, 255, size=(64, FEATURES))
+    model = compiled(layers.Dense(8, activation="relu"), layers.Dense(1, activation="sigmoid"),
+                     optimizer=keras.optimizers.SGD(0.01))
+    report = doctor.examine(model, pixels // 255, BINARY, pixels // 255, BINARY, epochs=2)
+    assert "the same for all 64 examples" in only(report, "unscaled-inputs").evidence
+    assert "Probable cause: unscaled-inputs" in only(report, "collapsed-output").evidence, str(report)
+
+
+def test_labels_divided_by_255_under_sparse_categorical_cross_entropy_are_sparse_labels():
+    model = compiled(layers.Dense(3, activation="softmax"), loss="sparse_categorical_crossentropy")
+    finding = only(doctor.diagnose(model, X, THREE / 255), "sparse-labels")
+    assert finding.confirmed and "look like class indices divided by 255" in finding.evidence, finding.evidence
+    assert "taught 1 class(es) (0)" in finding.evidence
+    assert doctor.diagnose(model, X, THREE.astype("float32")).findings == []  # whole numbers in a float array
+
+
+def test_labels_beyond_the_output_units_are_sparse_labels():
+    model = compiled(layers.Dense(2, activation="softmax"), loss="sparse_categorical_crossentropy")
+    report = doctor.diagnose(model, X, THREE)
+    assert "labels must lie in 0..1" in only(report, "sparse-labels").evidence and "loss-mismatch" not in report.kinds
+    assert only(doctor.diagnose(model, X, THREE - 1), "sparse-labels").evidence.startswith(
+        "sparse_categorical_crossentropy on labels -1 to 1")
+
+
+@pytest.mark.parametrize("body, loss, labels, band", [
+    ([layers.Dense(1, activation="sigmoid", name="out")], keras.losses.BinaryCrossentropy(from_logits=True), BINARY,
+     "[0.5, 0.731]"),
+    ([layers.Dense(3, activation="softmax", name="out")], keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+     THREE, "a softmax of 3 values in [0, 1]"),
+])
+def test_a_probability_output_with_from_logits_is_a_double_activation(body, loss, labels, band):
+    report = doctor.diagnose(compiled(*body, loss=loss), X, labels)
+    finding = only(report, "double-activation")
+    assert finding.layer == "out" and band in finding.evidence, finding.evidence
+    # TensorFlow takes the logits back from the activation op, so the finding is a suspicion there
+    assert finding.confirmed is (keras.backend.backend() != "tensorflow")
+    assert report.kinds == ("double-activation",)
+
+
+def test_plain_sgd_moving_a_layer_by_hundreds_of_times_its_norm_is_a_learning_rate_finding_by_the_ratio_alone():
+    model = compiled(layers.Dense(8, activation="tanh", name="hidden"), layers.Dense(1, activation="sigmoid"),
+                     optimizer=keras.optimizers.SGD(0.01))
+    watcher = watched(model, BINARY)
+    watcher.on_epoch_begin(0)
+    model.get_layer("hidden").kernel.assign(model.get_layer("hidden").kernel * 1.5)  # a large step, not extreme
+    watcher.on_epoch_end(0, {"loss": watcher.initial_loss * 0.9})
+    assert watcher.report.findings == []
+    watcher.on_epoch_begin(1)
+    model.get_layer("hidden").kernel.assign(model.get_layer("hidden").kernel * 1000)
+    watcher.on_epoch_end(1, {"loss": watcher.initial_loss * 0.9})
+    finding = only(watcher.report, "learning-rate")
+    assert finding.layer == "hidden" and "(threshold 100 whatever the optimizer)" in finding.evidence, finding.evidence
+
+
+def test_a_tanh_network_at_plain_sgd_1e4_is_named_by_its_update_ratio():
+    """The catalogue's program: the loss (mean squared error on a sigmoid) cannot jump tenfold, no rate is
+    suspected and no relu can die; only the update ratio shows it."""
+    case = catalogue.tanh_layers_at_sgd_1e4(0)
+    report = doctor.examine(case.model, case.x, case.y, case.x_val, case.y_val, epochs=2)
+    finding = only(report, "learning-rate")
+    assert "whatever the optimizer" in finding.evidence and "first-epoch loss" not in finding.evidence, str(report)
+
+
+def _pretrained_backbone() -> keras.Model:
+    """A convolution and a batch normalisation whose moving statistics were learnt on pixels in [-1, 1]."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    conv = layers.Conv2D(4, 3, use_bias=False)
+    norm = layers.BatchNormalization()
+    backbone = keras.Model(inputs, layers.GlobalAveragePooling2D()(layers.Activation("relu")(norm(conv(inputs)))),
+                           name="backbone")
+    seen = keras.ops.convert_to_numpy(conv(RNG.uniform(-1, 1, size=(64, 8, 8, 3)).astype("float32")))
+    norm.moving_mean.assign(seen.mean(axis=(0, 1, 2)))
+    norm.moving_variance.assign(seen.var(axis=(0, 1, 2)))
+    backbone.trainable = False
+    return backbone
+
+
+@pytest.mark.parametrize("rescaled", [False, True])
+def test_raw_pixels_given_to_a_backbone_pretrained_on_minus_1_to_1_are_unscaled_inputs(rescaled):
+    """Lesson 05's bug: the backbone's preprocessing in the data pipeline, the deployed model called on pixels as
+    loaded.  Its first batch normalisation's learnt statistics tell what it expects; with the preprocessing as the
+    model's first layer, the same pixels are what it expects."""
+    pixels = RNG.integers(0, 256, size=(32, 8, 8, 3)).astype("float32")
+    inputs = keras.Input((8, 8, 3))
+    x = layers.Rescaling(1 / 127.5, offset=-1)(inputs) if rescaled else inputs
+    model = keras.Model(inputs, layers.Dense(1, activation="sigmoid")(_pretrained_backbone()(x)))
+    model.compile("adam", "binary_crossentropy")
+    report = doctor.diagnose(model, pixels, BINARY[:32])
+    if rescaled:
+        assert report.findings == [], str(report)
+    else:
+        finding = only(report, "unscaled-inputs")
+        assert "moving statistics were learnt in pretraining" in finding.evidence and "Rescaling" in finding.fix
+        assert float(re.search(r"lie (\S+) of its learnt standard deviations", finding.evidence).group(1)) > 50

@@ -17,6 +17,7 @@ PARTS = {
     "calibration": "python -m tlclinic.commands.readme (the tables in each lesson's calibration/ folder; "
                    "python -m tlclinic.commands.calibrate --write rewrites them too)",
     "doctor-lessons": "python -m tlclinic.commands.catalogue --lessons --seeds 5 --write",
+    "doctor-catalogue": "python -m tlclinic.commands.catalogue --seeds 5 --write",
 }
 
 

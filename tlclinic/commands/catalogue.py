@@ -1,9 +1,16 @@
 """Measure what ``tlclinic.doctor`` finds on small programs that won't train, each with its correct twin.
 
-    python -m tlclinic.commands.catalogue --seeds 5
+    python -m tlclinic.commands.catalogue --seeds 5 [--write]
 
-runs the catalogue (``tlclinic.doctor.catalogue``) at seeds 0 to 4 and prints the detections and false alarms
-as a Markdown table, then the measured margins of the thresholds;
+runs the catalogue (``tlclinic.doctor.catalogue``) and the programs from real questions
+(``tlclinic.doctor.questions``) at seeds 0 to 4 and prints the detections and false alarms as two Markdown
+tables, then what was found on working twins and the measured margins of the thresholds; ``--write`` puts the
+two tables into the README's generated part ``doctor-catalogue`` (``tlclinic.generated``);
+
+    python -m tlclinic.commands.catalogue --twins [EPOCHS]
+
+trains each real question's program and twin longer than the catalogue does (EPOCHS, default 100; XOR 4000)
+and prints how well each learns, which is how ``Program.twin_broken`` was decided (minutes);
 
     python -m tlclinic.commands.catalogue --lessons --seeds 5 [--write] [LESSON ...]
 
@@ -15,7 +22,8 @@ from __future__ import annotations
 import argparse
 
 from .. import generated
-from ..doctor.catalogue import false_alarms, margins, run_catalogue, table
+from ..doctor.catalogue import PROGRAMS, false_alarms, margins, questions_table, run_catalogue, table
+from ..doctor.questions import QUESTIONS, trained_longer
 from ..lessons import discover
 
 HEADER = ["| lesson | program | must name | as expected | kinds named |", "|---|---|---|---|---|"]
@@ -59,7 +67,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tlclinic.commands.catalogue", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5, help="run seeds 0..N-1 (default 5)")
     parser.add_argument("--lessons", action="store_true", help="the lessons' own programs instead of the catalogue")
-    parser.add_argument("--write", action="store_true", help="with --lessons: write the README's table too")
+    parser.add_argument("--write", action="store_true", help="write the README's table(s) too")
+    parser.add_argument("--twins", nargs="?", type=int, const=100, metavar="EPOCHS",
+                        help="train the real questions' programs and twins longer and say how well each learns")
     parser.add_argument("names", nargs="*", metavar="LESSON", help="with --lessons: only these lessons")
     args = parser.parse_args(argv)
     if args.lessons:
@@ -68,13 +78,24 @@ def main(argv=None) -> None:
         if args.write:
             generated.write("doctor-lessons", merged_rows(found, generated.read("doctor-lessons"), args.names))
         return
-    rows = run_catalogue(range(args.seeds))
-    print(table(rows))
-    for line in false_alarms(rows):
+    if args.twins:
+        for program in QUESTIONS:
+            for variant, build in (("bug", program.build), ("twin", program.twin)):
+                s = trained_longer(build, 0, args.twins, program.batch_size or 32)
+                print(f"| {program.name} | {variant} | {s['metric']} {s['value']:.3f} (chance {s['chance']:.3f}) | "
+                      f"loss {s['loss_first']:.4g} -> {s['loss_last']:.4g} |", flush=True)
+        return
+    seeds = range(args.seeds)
+    rows, asked = run_catalogue(seeds, PROGRAMS), run_catalogue(seeds, QUESTIONS)
+    tables = f"{table(rows)}\n\nPrograms from real questions:\n\n{questions_table(asked, QUESTIONS)}"
+    print(tables)
+    for line in false_alarms(rows + asked):
         print(f"- false alarm: {line}")
     print("\nMargins:")
-    for name, value in margins(rows).items():
+    for name, value in margins(rows + asked).items():
         print(f"- {name}: {value:.3g}")
+    if args.write:
+        generated.write("doctor-catalogue", tables)
 
 
 if __name__ == "__main__":

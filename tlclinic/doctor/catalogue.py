@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from . import Report, examine
+from . import REGRESSION_LOSS_FACTOR, Report, examine
 
 N_TRAIN, N_VAL, FEATURES = 128, 128, 16
 EPOCHS, BATCH_SIZE = 3, 32
@@ -263,6 +263,25 @@ def relu_layers_at_default_rate(seed):
     return _case(_relu_layer_mlp(seed, SGD_RATE), x, y)
 
 
+def _tanh_mlp(seed: int, learning_rate: float) -> keras.Model:
+    """Two tanh layers, a sigmoid output scored by mean squared error, plain SGD at ``learning_rate``."""
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((FEATURES,)), layers.Dense(HIDDEN, activation="tanh"),
+                              layers.Dense(HIDDEN, activation="tanh"), layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="mse")
+    return model
+
+
+def tanh_layers_at_sgd_1e4(seed):
+    x, y = binary_data(seed)
+    return _case(_tanh_mlp(seed, 1e4), x, y)
+
+
+def tanh_layers_at_sgd_0_5(seed):
+    x, y = binary_data(seed)
+    return _case(_tanh_mlp(seed, 0.5), x, y)
+
+
 def sgd_overflowing(seed):
     x, y = regression_data(seed)
     return _case(_sequential(seed, [layers.Dense(1)], "mse", keras.optimizers.SGD(10.0)), x, y)
@@ -270,12 +289,24 @@ def sgd_overflowing(seed):
 
 @dataclass(frozen=True)
 class Program:
-    """A program that won't train (``build``), the kind the doctor must name, and its fixed ``twin``."""
+    """A program that won't train (``build``), the kind the doctor must name, and its fixed ``twin``.
+
+    ``source``: the public question it comes from (``questions.QUESTIONS``), "" for the catalogue's own;
+    ``twin_broken``: why the twin, a question's accepted fix, does not train either ("" when it does): findings
+    on such a twin are no false alarms; ``note``: what else the table should say of the program (that the bug
+    trains on TensorFlow...); ``epochs`` and ``batch_size``: the question's own, when they matter (None: the
+    catalogue's).
+    """
 
     name: str
     build: Callable[[int], Case]
     twin: Callable[[int], Case]
     expected: str
+    source: str = ""
+    twin_broken: str = ""
+    note: str = ""
+    epochs: int | None = None
+    batch_size: int | None = None
 
 
 PROGRAMS = (
@@ -307,6 +338,8 @@ PROGRAMS = (
     Program("ReLU() layers at SGD 10 on backbone features", relu_layers_at_huge_rate, relu_layers_at_default_rate,
             "dead-relu"),
     Program("plain SGD at 10 on a regression", sgd_overflowing, linear_output, "nan"),
+    Program("tanh layers at plain SGD 1e4, MSE on a sigmoid", tanh_layers_at_sgd_1e4, tanh_layers_at_sgd_0_5,
+            "learning-rate"),
 )
 
 
@@ -321,11 +354,14 @@ class Row:
     seed: int
     expected: str | None  # the kind that must be found; None for a twin, on which nothing must be
     report: Report
+    twin_broken: str = ""  # why the twin does not train either: its findings are no false alarms
 
     @property
     def passed(self) -> bool:
-        """The bug's expected kind is found; the twin has no finding."""
-        return self.expected in self.report.kinds if self.expected else not self.report.findings
+        """The bug's expected kind is found; the twin has no finding (or does not work, see ``twin_broken``)."""
+        if self.expected:
+            return self.expected in self.report.kinds
+        return bool(self.twin_broken) or not self.report.findings
 
     @property
     def epoch(self) -> int | None:
@@ -381,12 +417,13 @@ def run_catalogue(seeds, programs=PROGRAMS, epochs: int = EPOCHS, batch_size: in
     kept, twin_reports, rows = _KeptModels(), {}, []
     for seed in seeds:
         for program in programs:
+            runs = (program.epochs or epochs, program.batch_size or batch_size, seed)
             rows.append(Row(program.name, "bug", seed, program.expected,
-                            _examine(kept.case(program.build, seed), epochs, batch_size, seed)))
+                            _examine(kept.case(program.build, seed), *runs)))
             key = (program.twin, seed)
             if key not in twin_reports:
-                twin_reports[key] = _examine(kept.case(program.twin, seed), epochs, batch_size, seed)
-            rows.append(Row(program.name, "twin", seed, None, twin_reports[key]))
+                twin_reports[key] = _examine(kept.case(program.twin, seed), *runs)
+            rows.append(Row(program.name, "twin", seed, None, twin_reports[key], program.twin_broken))
     return rows
 
 
@@ -429,17 +466,57 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def questions_table(rows: list[Row], programs) -> str:
+    """The Markdown table of the real questions' programs: as ``table``, with each thread and what its fix does."""
+    backend = keras.backend.backend()
+    lines = ["| program | thread | expected | detected | false alarms on twin | epoch of detection | notes | backend |",
+             "|---|---|---|---|---|---|---|---|"]
+    found = alarms = bugs = twins = broken = 0
+    for program in programs:
+        bug = [r for r in rows if r.program == program.name and r.variant == "bug"]
+        twin = [r for r in rows if r.program == program.name and r.variant == "twin"]
+        if not bug:
+            continue
+        hits = [r for r in bug if r.passed]
+        false = [r for r in twin if not r.passed]
+        found, bugs = found + len(hits), bugs + len(bug)
+        if program.twin_broken:
+            broken += len(twin)
+            twin_cell = f"n/a ({len([r for r in twin if r.report.findings])}/{len(twin)} runs with findings)"
+        else:
+            alarms, twins = alarms + len(false), twins + len(twin)
+            twin_cell = f"{len(false)}/{len(twin)}"
+        notes = "; ".join(n for n in (f"the accepted fix is broken: {program.twin_broken}" if program.twin_broken
+                                      else "", program.note) if n) or "-"
+        lines.append(f"| {program.name} | [{_thread(program.source)}]({program.source}) | {program.expected} | "
+                     f"{len(hits)}/{len(bug)} | {twin_cell} | {_epochs_text([r.epoch for r in hits])} | {notes} | "
+                     f"{backend} |")
+    lines.append(f"\nTotals: detected {found}/{bugs}, false alarms on working twins {alarms}/{twins}"
+                 + (f" ({broken} runs of twins whose accepted fix is itself broken are not counted)." if broken
+                    else "."))
+    return "\n".join(lines)
+
+
+def _thread(url: str) -> str:
+    """A short name for a thread's address: owner/repo#N for GitHub, site N for Stack Exchange."""
+    parts = url.rstrip("/").split("/")
+    if "github.com" in url:
+        return f"{parts[3]}/{parts[4]}#{parts[6]}"
+    return f"{'SO' if 'stackoverflow' in url else parts[2].split('.')[0] + '.SE'} {parts[4]}"
+
+
 def false_alarms(rows: list[Row]) -> list[str]:
-    """What was found on twins, one line per finding (empty when no twin had any)."""
-    return [f"{r.program} (twin, seed {r.seed}): {f}" for r in rows if r.variant == "twin"
+    """What was found on twins that work, one line per finding (empty when no such twin had any)."""
+    return [f"{r.program} (twin, seed {r.seed}): {f}" for r in rows if r.variant == "twin" and not r.twin_broken
             for f in r.report.findings]
 
 
 def margins(rows: list[Row]) -> dict[str, float]:
     """How far the catalogue's measurements lie from the doctor's thresholds.
 
-    Twins give the largest value seen (it must stay under the threshold); the buggy programs whose bug a
-    measurement detects give the smallest of their per-run largest values (it must stay above).
+    Twins that work give the largest value seen (it must stay under the threshold); the buggy programs whose bug a
+    measurement detects give the smallest of their per-run largest values (it must stay above).  A measurement
+    none of the rows has is NaN.
     """
     def largest(row: Row, key: str) -> float:
         values = [e[key] for e in row.report.measurements.get("epochs", []) if math.isfinite(e[key])]
@@ -454,24 +531,45 @@ def margins(rows: list[Row]) -> dict[str, float]:
         m = row.report.measurements
         return m["initial_loss"] / m["chance_loss"] if m.get("chance_loss") else math.nan
 
-    twins = [r for r in rows if r.variant == "twin"]
+    def measured(row: Row, key: str) -> float:
+        value = row.report.measurements.get(key)
+        return math.nan if value is None else float(value)
+
+    def most(values) -> float:
+        values = [v for v in values if math.isfinite(v)]
+        return max(values) if values else math.nan
+
+    def least(values) -> float:
+        values = [v for v in values if math.isfinite(v)]
+        return min(values) if values else math.nan
+
+    twins = [r for r in rows if r.variant == "twin" and not r.twin_broken]
     bugs = {kind: [r for r in rows if r.variant == "bug" and r.expected == kind] for kind in
-            ("dead-relu", "learning-rate", "initial-loss")}
+            ("dead-relu", "learning-rate", "initial-loss", "unscaled-inputs")}
     regression = [r for r in twins if r.report.measurements.get("loss_family") == "regression"]
     classification = [r for r in twins if r.report.measurements.get("loss_family") != "regression"]
     ratios = [initial_over_chance(r) for r in classification]
+    far = [r for r in bugs["initial-loss"] if r.report.measurements.get("loss_family") == "regression"]
     return {
-        "dead relu share, twins (max)": np.nanmax([largest(r, "dead_relu_share") for r in twins]),
-        "dead relu share, dead-relu programs (min of max)": np.nanmin([largest(r, "dead_relu_share")
-                                                                       for r in bugs["dead-relu"]]),
-        "first-epoch loss / initial loss, twins (max)": np.nanmax([jump(r) for r in twins]),
-        "update ratio, twins (max)": np.nanmax([largest(r, "update_ratio") for r in twins]),
-        "update ratio, learning-rate programs (min of max)": np.nanmin([largest(r, "update_ratio")
-                                                                        for r in bugs["learning-rate"]]),
-        "initial loss / chance, classification twins (min)": np.nanmin(ratios),
-        "initial loss / chance, classification twins (max)": np.nanmax(ratios),
-        "initial loss / reference, regression twins (max)": np.nanmax([initial_over_chance(r) for r in regression]),
-        "initial loss / reference, unscaled targets (min)": np.nanmin([initial_over_chance(r)
-                                                                      for r in bugs["initial-loss"]]),
+        "dead relu share, twins (max)": most(largest(r, "dead_relu_share") for r in twins),
+        "dead relu share, dead-relu programs (min of max)": least(largest(r, "dead_relu_share")
+                                                                  for r in bugs["dead-relu"]),
+        "first-epoch loss / initial loss, twins (max)": most(jump(r) for r in twins),
+        "update ratio, twins (max)": most(largest(r, "update_ratio") for r in twins),
+        "update ratio, learning-rate programs (min of max)": least(largest(r, "update_ratio")
+                                                                   for r in bugs["learning-rate"]),
+        "update ratio, learning-rate programs named by the ratio alone (min of max)": least(
+            largest(r, "update_ratio") for r in bugs["learning-rate"]
+            if any("whatever the optimizer" in f.evidence for f in r.report.of("learning-rate"))),
+        "initial loss / chance, classification twins (min)": least(ratios),
+        "initial loss / chance, classification twins (max)": most(ratios),
+        "initial loss / reference, regression twins (max)": most(initial_over_chance(r) for r in regression),
+        "initial loss / reference, initial-loss programs (min)": least(initial_over_chance(r) for r in far),
+        "target scale, regression twins with an initial loss over the reference factor (max)": most(
+            measured(r, "target_scale") for r in regression
+            if initial_over_chance(r) > REGRESSION_LOSS_FACTOR),
+        "target scale, initial-loss programs (min)": least(measured(r, "target_scale") for r in far),
+        "input scale, twins (max)": most(measured(r, "input_scale") for r in twins),
+        "input scale, unscaled-inputs programs (min)": least(measured(r, "input_scale") or math.nan
+                                                             for r in bugs["unscaled-inputs"]),
     }
-

@@ -19,7 +19,8 @@ def examine(model: keras.Model, x, y, x_val, y_val, epochs: int = 3, batch_size:
     The training order is one NumPy permutation under ``seed`` (``shuffle=False``), and ``seed`` seeds
     Keras's generators, so the same call gives the same report run to run on the same kernels.
     """
-    doctor = Doctor(x_val, y_val, static=diagnose(model, x, y))
+    static = diagnose(model, x, y)
+    doctor = Doctor(x_val, y_val, static=static)
     keras.utils.set_random_seed(seed)
     y = np.asarray(y)
     order = np.random.default_rng(seed).permutation(len(y))
@@ -27,4 +28,6 @@ def examine(model: keras.Model, x, y, x_val, y_val, epochs: int = 3, batch_size:
         warnings.filterwarnings("ignore", message="You are using a softmax over axis")
         model.fit(keras.tree.map_structure(lambda a: np.asarray(a)[order], x), y[order], epochs=epochs,
                   batch_size=batch_size, shuffle=False, verbose=0, callbacks=[doctor])
-    return doctor.report
+    report = doctor.report
+    report.measurements.update(static.measurements)
+    return report

@@ -1,5 +1,6 @@
 """Reading a compiled model: its loss (``read_loss``, ``LossSpec``), its output layer, the activation each layer
-applies and the range of values it can take, the optimizer's learning rate."""
+applies and the range of values it can take, the optimizer's learning rate, its layers in order (nested models
+opened) and the first one with weights."""
 from __future__ import annotations
 
 import math
@@ -20,6 +21,19 @@ SPARSE_LOSSES = {"sparse_categorical_crossentropy"}
 REGRESSION_LOSSES = {"mean_squared_error", "mean_absolute_error", "huber", "log_cosh",
                      "mean_squared_logarithmic_error", "mean_absolute_percentage_error"}
 PROBABILITY_ACTIVATIONS = {"sigmoid", "softmax"}
+# Layers that rescale what they are given: after one of them the scale of the raw inputs no longer matters.
+NORMALIZING_LAYERS = (layers.Rescaling, layers.Normalization, layers.BatchNormalization, layers.LayerNormalization,
+                      layers.GroupNormalization, layers.UnitNormalization)
+# Layers that pass the input's values through unchanged in scale (reshaping, padding, pooling, dropout...): what
+# the first layer with weights receives through them is the raw input.
+SCALE_PRESERVING_LAYERS = (layers.InputLayer, layers.Flatten, layers.Reshape, layers.Permute, layers.Dropout,
+                           layers.SpatialDropout1D, layers.SpatialDropout2D, layers.SpatialDropout3D,
+                           layers.GaussianNoise, layers.ZeroPadding1D, layers.ZeroPadding2D, layers.ZeroPadding3D,
+                           layers.Cropping1D, layers.Cropping2D, layers.Cropping3D, layers.MaxPooling1D,
+                           layers.MaxPooling2D, layers.MaxPooling3D, layers.AveragePooling1D, layers.AveragePooling2D,
+                           layers.AveragePooling3D, layers.GlobalAveragePooling1D, layers.GlobalAveragePooling2D,
+                           layers.GlobalAveragePooling3D, layers.GlobalMaxPooling1D, layers.GlobalMaxPooling2D,
+                           layers.GlobalMaxPooling3D, layers.RepeatVector)
 # The values each output activation can take (closed: a sigmoid approaches 0 and 1, which is what a 0/1
 # target asks of it).
 ACTIVATION_RANGES = {
@@ -139,3 +153,20 @@ def is_relu(layer: keras.layers.Layer) -> bool:
 def applies_softmax(layer: keras.layers.Layer) -> bool:
     """The layer ends in a softmax: ``Dense(activation="softmax")``, ``Activation("softmax")``, ``Softmax()``."""
     return activation_of(layer) == "softmax"
+
+
+def leaf_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's layers in order, each nested model replaced by its own layers."""
+    leaves = []
+    for layer in model.layers:
+        leaves += leaf_layers(layer) if isinstance(layer, keras.Model) else [layer]
+    return leaves
+
+
+def first_weighted_layer(model: keras.Model) -> tuple[keras.layers.Layer | None, list[keras.layers.Layer]]:
+    """(the first layer with weights, the layers before it), nested models opened; (None, all) without one."""
+    leaves = leaf_layers(model)
+    for i, layer in enumerate(leaves):
+        if layer.weights:
+            return layer, leaves[:i]
+    return None, leaves
