@@ -1,0 +1,52 @@
+"""Lesson 05's kind of answer: ``build_model(backbone) -> (preprocessing, model)``, crossed as two Keras configs.
+
+``preprocessing`` is what the training data pipeline does to the images (a Keras layer, such as
+``Rescaling(1/127.5, offset=-1)`` for ``ImageDataGenerator(preprocessing_function=preprocess_input)``, or
+``None`` for nothing); ``model`` is the compiled model around the backbone, as it will be deployed: called on the
+images as they are loaded.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+from ...crossing import Answer, Refused, compiled_config, safe_model
+
+
+class PreprocessedModelAnswer(Answer):
+    kind = "preprocessing-and-model"
+
+    def cross(self, answer: Callable) -> dict:
+        import keras
+
+        from ...backbone import build_mini_inception
+
+        built = answer(build_mini_inception())
+        if not (isinstance(built, tuple) and len(built) == 2 and isinstance(built[1], keras.Model)):
+            raise TypeError(f"{self.name} should return (preprocessing, model): a Keras layer or None, and a "
+                            f"compiled keras.Model; not {type(built).__name__}")
+        preprocessing, model = built
+        if preprocessing is not None and not isinstance(preprocessing, keras.layers.Layer):
+            raise TypeError("the preprocessing should be a Keras layer (e.g. keras.layers.Rescaling(...)) or None, "
+                            f"not {type(preprocessing).__name__}: a function cannot cross to the grader")
+        return {"preprocessing": None if preprocessing is None else keras.saving.serialize_keras_object(preprocessing),
+                "model": keras.saving.serialize_keras_object(model), "compile": compiled_config(model, self.name)}
+
+    def rebuild(self, crossed: dict) -> Callable:
+        import keras
+
+        def preprocessing():
+            if crossed["preprocessing"] is None:
+                return None
+            layer = keras.saving.deserialize_keras_object(copy.deepcopy(crossed["preprocessing"]), safe_mode=True)
+            if not isinstance(layer, keras.layers.Layer):
+                raise Refused(f"the preprocessing's config describes a {type(layer).__name__}, not a Keras layer")
+            return layer
+
+        def build_model(backbone):
+            return preprocessing(), safe_model(crossed["model"], crossed["compile"])
+
+        return build_model
+
+    def models(self, crossed: dict) -> list:
+        return [crossed["model"], *([crossed["preprocessing"]] if crossed["preprocessing"] else [])]

@@ -1,0 +1,114 @@
+"""Train a program as its data pipeline feeds it, then call it as it is deployed: on images as they are loaded.
+
+``train_deployed`` is the run the lesson shows, the live control redraws and the check judges: the model is fitted
+on the training images after the program's ``preprocessing``, validated (as Keras prints it) on the test images
+after the same preprocessing, and called after each epoch on the raw test images, pixels 0..255, as
+``model.predict(img_to_array(load_img(path)))`` calls it.  It also measures what the backbone inside the model
+receives in training and when deployed.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import keras
+import numpy as np
+
+from ... import data
+from ...backbone import backbone_in, fed_to, get_backbone
+from ...training import Run, fit_shuffled
+
+TRAIN_IMAGES = 500  # a fixed half of the 1000 training images, 250 per class: the same for every seed
+EPOCHS, BATCH_SIZE = 3, 16
+SUBSET_SEED = 12345  # which training images: fixed, so that every seed trains on the same ones
+
+
+@dataclass
+class DeployedRun(Run):
+    """A run whose ``val_predictions`` are the model's outputs on the raw test images after each epoch (as
+    deployed), with the outputs on the test images as the pipeline feeds them, and what the backbone received."""
+
+    pipeline_predictions: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    train_range: tuple[float, float] = (0.0, 0.0)  # min and max of the backbone's input in training
+    deployed_range: tuple[float, float] = (0.0, 0.0)  # ... when the model is called on raw images
+
+
+def raw_images(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """``shapes``' images of ``split`` as loaded from disk (float32, 0..255) and their 0/1 labels; for "train" the
+    fixed balanced subset of ``TRAIN_IMAGES``."""
+    x, y = data.load("shapes", split)
+    if split == "train":
+        rng = np.random.default_rng(SUBSET_SEED)
+        taken = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == c))[:TRAIN_IMAGES // 2] for c in (0, 1)]))
+        x, y = x[taken], y[taken]
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+def preprocessed(layer: keras.layers.Layer | None, images: np.ndarray, batch: int = 250) -> np.ndarray:
+    """What the data pipeline feeds the model: ``layer`` applied to the images (the images themselves for None)."""
+    if layer is None:
+        return images
+    return np.concatenate([keras.ops.convert_to_numpy(layer(images[i:i + batch])) for i in range(0, len(images), batch)])
+
+
+def classes(outputs: np.ndarray) -> np.ndarray:
+    """The class each output names: the larger of two units, or one unit's probability above 0.5."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    return np.argmax(outputs, axis=1) if outputs.shape[-1] == 2 else (outputs[:, 0] > 0.5).astype(int)
+
+
+def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(classes(outputs) == labels))
+
+
+def majority_share(outputs: np.ndarray) -> float:
+    """The share of the images given the class predicted most often (1.0: one class for every image)."""
+    return float(np.bincount(classes(outputs), minlength=2).max() / len(outputs))
+
+
+class _Deployed(keras.callbacks.Callback):
+    """After each epoch: the outputs on the raw test images, and ``then(history so far)`` when given."""
+
+    def __init__(self, images: np.ndarray, store: list, then: Callable | None):
+        super().__init__()
+        self.images, self.store, self.then, self.history = images, store, then, {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.store.append(keras.ops.convert_to_numpy(self.model(self.images, training=False)))
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        if self.then:
+            self.then(self.history)
+
+
+def _range(model: keras.Model, inner: keras.Model, images: np.ndarray) -> tuple[float, float]:
+    fed = keras.ops.convert_to_numpy(fed_to(model, inner)(images[:64], training=False))
+    return float(fed.min()), float(fed.max())
+
+
+def train_deployed(build_model: Callable, seed: int = 0, callbacks=(), on_epoch: Callable | None = None,
+                   epochs: int = EPOCHS) -> DeployedRun:
+    """``preprocessing, model = build_model(backbone)``: the model fitted on the preprocessed training images,
+    then called on the raw test images (see the module).  ``build_model`` gets a copy of the pretrained backbone;
+    the copy the model calls gets the pretrained weights before training (a model rebuilt from its config starts
+    with random ones).  ``on_epoch(run so far)`` after each epoch."""
+    start = time.perf_counter()
+    trusted = get_backbone("mini_inception").model
+    keras.utils.set_random_seed(seed)
+    preprocessing, model = build_model(keras.models.clone_model(trusted))
+    inner = backbone_in(model, trusted)
+    inner.set_weights(trusted.get_weights())
+    (x, y), (x_test, y_test) = raw_images("train"), raw_images("test")
+    fed, fed_test = preprocessed(preprocessing, x), preprocessed(preprocessing, x_test)
+    deployed: list[np.ndarray] = []
+
+    def so_far(history: dict) -> DeployedRun:
+        return DeployedRun(model, dict(history), list(deployed), y_test, time.perf_counter() - start, seed)
+
+    watch = _Deployed(x_test, deployed, on_epoch and (lambda history: on_epoch(so_far(history))))
+    history = fit_shuffled(model, fed, y, epochs, BATCH_SIZE, seed, validation_data=(fed_test, y_test),
+                           callbacks=[watch, *callbacks])
+    return DeployedRun(model, history, deployed, y_test, time.perf_counter() - start, seed,
+                       pipeline_predictions=keras.ops.convert_to_numpy(model(fed_test, training=False)),
+                       train_range=_range(model, inner, fed), deployed_range=_range(model, inner, x_test))
