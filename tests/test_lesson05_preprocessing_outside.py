@@ -1,0 +1,78 @@
+"""Lesson 05: the backbone's preprocessing in the data pipeline; trained, the model is deployed on raw images."""
+import numpy as np
+import pytest
+
+from tlclinic.crossing import as_data_and_back, cross
+from tlclinic.lessons import preprocessing_outside as lesson
+from tlclinic.lessons.preprocessing_outside import programs
+from tlclinic.symptoms import FLOAT32_TOLERANCE
+
+
+def graded(build):
+    """``build`` as the verifier trains it: crossed to data and rebuilt."""
+    return as_data_and_back(lesson.ANSWER, build)
+
+
+@pytest.mark.numerics
+def test_the_question_program_trains_yet_deployed_gives_one_class_to_the_raw_images():
+    s = lesson.symptoms(lesson.reproduce())
+    assert s["pipeline_accuracy"] >= lesson.MIN_ACCURACY and s["val_accuracy_printed"] >= lesson.MIN_ACCURACY
+    assert s["majority_share"] >= 0.9 and s["deployed_accuracy"] <= 0.6
+    assert s["train_range"] == pytest.approx((-1, 1), abs=FLOAT32_TOLERANCE)
+    assert s["deployed_range"] == (0.0, 255.0)  # the pixels as loaded, untouched
+
+
+@pytest.mark.numerics
+def test_the_fix_passes_the_graded_check_as_the_verifier_rebuilds_it():
+    run = lesson.check_converges(graded(lesson.PLACES[lesson.FIX]), seed=1)  # the hidden test's seed
+    assert run.train_range == run.deployed_range == pytest.approx((-1, 1), abs=FLOAT32_TOLERANCE)
+
+
+@pytest.mark.e2e
+@pytest.mark.numerics
+@pytest.mark.parametrize("place, says", [
+    (lesson.QUESTION, "gives one class to"),
+    (lesson.BOTH, "did not learn from what your pipeline feeds it"),
+    (lesson.NOWHERE, "did not learn from what your pipeline feeds it"),
+])
+def test_the_question_and_each_half_fix_fail_the_graded_check_saying_why(place, says):
+    with pytest.raises(AssertionError, match=says):
+        lesson.check_converges(graded(lesson.PLACES[place]), seed=0)
+
+
+def test_a_function_as_the_preprocessing_cannot_cross_and_the_message_says_what_can():
+    def build_model(backbone):
+        return (lambda images: images / 127.5 - 1), programs.PLACES[lesson.FIX](backbone)[1]
+
+    with pytest.raises(TypeError, match="a Keras layer .* or None"):
+        cross(lesson.ANSWER, build_model)
+
+
+@pytest.mark.e2e
+@pytest.mark.numerics
+def test_the_same_seed_gives_the_same_run():
+    first, second = (lesson.train(lesson.PLACES[lesson.FIX], seed=3) for _ in range(2))
+    np.testing.assert_array_equal(first.final_predictions, second.final_predictions)
+    assert first.history == second.history
+
+
+def test_the_toggle_retrains_the_chosen_place_and_redraws(capsys):
+    view = lesson.live()
+    experiment = view.experiment
+    assert experiment.run.deployed_range == (0.0, 255.0)  # the question's program
+    before = [line.get_ydata().copy() for ax in experiment.figure.axes for line in ax.get_lines()]
+    view.control.value = lesson.FIX
+    assert experiment.run.deployed_range == pytest.approx((-1, 1), abs=FLOAT32_TOLERANCE)
+    after = [line.get_ydata() for ax in experiment.figure.axes for line in ax.get_lines()]
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+    assert "retrained and redrawn in" in view.status.value
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.e2e
+@pytest.mark.numerics
+def test_calibration_at_another_seed_passes_every_fix_and_fails_every_broken_program():
+    """The full 20-seed run is `make calibrate`; one more seed here keeps the grader honest in CI."""
+    rows = lesson.calibrate(seeds=[20])
+    assert len(rows) == len(lesson.calibration_answers()) >= 8
+    assert all(r.as_expected for r in rows), [(r.head, r.failures) for r in rows]
