@@ -76,3 +76,25 @@ def test_calibration_at_another_seed_passes_every_fix_and_fails_every_broken_pro
     rows = lesson.calibrate(seeds=[20])
     assert len(rows) == len(lesson.calibration_answers()) >= 8
     assert all(r.as_expected for r in rows), [(r.head, r.failures) for r in rows]
+
+
+def test_statistics_from_adapt_and_an_unbounded_preprocessing_are_refused_before_anything_trains():
+    import json
+
+    import keras
+
+    from tlclinic.crossing import Refused, rebuild
+
+    def adapted(backbone):
+        norm = keras.layers.Normalization()
+        norm.adapt(np.ones((4, *programs.IMAGE_SHAPE), dtype="float32"))
+        return norm, programs.PLACES[lesson.FIX](backbone)[1]
+
+    with pytest.raises(TypeError, match=r"adapt\(\): they do not cross"):
+        cross(lesson.ANSWER, adapted)
+
+    def huge(backbone):
+        return keras.layers.Dense(1_000_000), programs.PLACES[lesson.FIX](backbone)[1]
+
+    with pytest.raises(Refused, match="values per example"):
+        rebuild(lesson.ANSWER, json.loads(json.dumps(cross(lesson.ANSWER, huge))))

@@ -71,6 +71,7 @@ class HeadAnswer(Answer):
         model = answer(self.input_dim)
         if not isinstance(model, keras.Model):
             raise TypeError(f"{self.name} should return a keras.Model, not {type(model).__name__}")
+        refuse_adapted(model._flatten_layers(), self.name)
         return {"model": keras.saving.serialize_keras_object(model), "compile": compiled_config(model, self.name)}
 
     def rebuild(self, crossed: dict) -> Callable:
@@ -142,8 +143,10 @@ def _layers(config: Any):
     """Every layer's serialised form in a config (nested models' layers too)."""
     if isinstance(config, dict):
         if isinstance(config.get("config"), dict) and "class_name" in config and "module" in config:
-            if str(config["module"]).startswith("keras.layers") or config["class_name"] in ("Functional", "Sequential"):
-                yield config
+            module = str(config["module"])
+            if (module.split(".")[0] == "keras" and ".layers" in module) or config["class_name"] in ("Functional",
+                                                                                                 "Sequential"):
+                yield config  # keras.layers..., and the same classes named by keras.src.layers...
         for value in config.values():
             yield from _layers(value)
     elif isinstance(config, list):
@@ -214,6 +217,14 @@ def safe_model(model_config: dict, compile_config: dict):
     model = keras.saving.deserialize_keras_object(copy.deepcopy(model_config), safe_mode=True)
     if not isinstance(model, keras.Model):
         raise Refused(f"the config describes a {type(model).__name__}, not a keras.Model")
+    refuse_large_outputs(model)
+    model.compile_from_config(copy.deepcopy(compile_config))
+    return model
+
+
+def refuse_large_outputs(model) -> None:
+    """Refuse a built model (not yet trained) of more than ``MAX_PARAMETERS`` weights or with a layer whose output
+    holds more than ``MAX_INPUT_VALUES`` values per example."""
     if model.count_params() > MAX_PARAMETERS:
         raise AssertionError(f"the model has {model.count_params():,} parameters; the grader trains models of up "
                              f"to {MAX_PARAMETERS:,}")
@@ -225,5 +236,12 @@ def safe_model(model_config: dict, compile_config: dict):
         if math.prod(d for d in shape[1:] if d) > MAX_INPUT_VALUES:
             raise Refused(f"its layer {layer.name} outputs {shape[1:]} values per example; the grader trains "
                           f"models whose layers output up to {MAX_INPUT_VALUES:,}")
-    model.compile_from_config(copy.deepcopy(compile_config))
-    return model
+
+
+def refuse_adapted(layers, name: str) -> None:
+    """``TypeError`` for a ``Normalization`` layer whose statistics come from ``adapt()``: only its config crosses,
+    and its config holds no statistics (rebuilt, it would normalise nothing)."""
+    for layer in layers:
+        if type(layer).__name__ == "Normalization" and layer.get_config().get("mean") is None:
+            raise TypeError(f"{name} uses Normalization with statistics from adapt(): they do not cross to the "
+                            "grader; give them as Normalization(mean=..., variance=...)")

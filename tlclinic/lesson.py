@@ -71,7 +71,7 @@ class Lesson(ModuleType):
     """A lesson: a module that defines ``REQUIRED``; the methods below are the defaults it does not override.
 
     Module attributes come before these defaults (they are plain functions on the class), so a lesson overrides a
-    default by defining a function of the same name, without ``self``.
+    default by defining a function of the same name, without ``self``; ``folder``, a property, is not overridden.
     """
 
     # The optional parts, with their defaults.
