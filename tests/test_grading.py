@@ -399,3 +399,21 @@ def test_the_answers_process_is_timed_phase_by_phase_for_the_benchmark():
         zip([*sandbox.PHASES, "exit"], [2.0, 3.0, 0.5, 0.5, 0.25]))
     assert sandbox.phase_seconds([12.0, 15.0], 10.0, 99.0) == dict(zip(sandbox.PHASES, [2.0, 3.0]))  # never ended
     assert sandbox.phase_seconds("{not a list", 10.0, 99.0) == {} == sandbox.phase_seconds(None, 0.0, 1.0)
+
+
+@pytest.mark.e2e
+@pytest.mark.backends
+@needs_bwrap
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow",
+                    reason="on TensorFlow test_every_submission_gets_exactly_its_expected_points grades these, and more")
+def test_on_this_backend_every_solution_earns_full_marks_and_every_untouched_release_nothing(tmp_path):
+    """make e2e runs this under KERAS_BACKEND=jax: the sandbox and the verifier on that backend, every lesson."""
+    cases = {f"{kind}_{name[:2]}": (name, start, None, points, "")
+             for name in LESSONS for kind, start, points in (("solution", SOURCE, FULL), ("release", RELEASE, NOTHING))}
+    write_submissions(tmp_path / "in", cases)
+    code = tlclinic_grade.main([str(tmp_path / "in"), "--jobs", "2", "--timeout", "120", "--out", str(tmp_path / "out")])
+    rows = json.loads((tmp_path / "out" / "grades.json").read_text())
+    got = {(r["student"], r["test"]): (r["lesson"], r["status"], r["points"]) for r in rows}
+    assert got == {(student, test): (lesson, "graded", points)
+                   for student, (lesson, _, _, expected, _) in cases.items() for test, points in expected.items()}
+    assert code == 0

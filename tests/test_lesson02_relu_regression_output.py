@@ -61,9 +61,11 @@ def test_the_broken_head_fails_for_its_missing_negative_predictions():
         lesson.check_converges(lesson.regressor(lesson.BROKEN))
 
 
+@pytest.mark.numerics
 def test_shifting_the_targets_without_shifting_back_fails():
     run = lesson.train(lesson.regressor(lesson.BROKEN), target_shift=1.0)
-    assert lesson.regression_symptoms(run)["val_huber"] > 4 * lesson.MAX_VAL_HUBER
+    # 0.269 or more over 20 seeds under each kernel family, JAX included (calibration/); the check allows 0.07
+    assert lesson.regression_symptoms(run)["val_huber"] > 3 * lesson.MAX_VAL_HUBER
     with pytest.raises(AssertionError, match="negative"):
         lesson.assert_converged(run)
 

@@ -1,10 +1,13 @@
 """Lesson 03: what Adam at 0.1 does to both fixed heads, the NaN stop, the range test, the slider, the grader."""
 import math
 
+import keras
+import numpy as np
 import pytest
 
 from tlclinic.heads import adam
 from tlclinic.lessons import learning_rate as lesson
+from tlclinic.symptoms import loss_reads_logits
 
 
 @pytest.mark.e2e
@@ -17,11 +20,17 @@ def test_at_0_1_the_loss_jumps_and_the_units_die_and_a_run_that_collapses_is_fou
     m = lesson.measure(task, run)
     assert m["seed"] == lesson.collapse_seed(task) < lesson.COLLAPSE_SEEDS
     assert m["first_epoch_loss"] > 10 * m["initial_loss"], m  # measured at seed 0: 126 vs 0.71, 75 vs 0.14
-    assert m["dead_relu_fraction"] > 0.8, m  # 0.86 to 1.00 over 20 seeds (make calibrate)
     assert m["distinct_predictions"] == 1, m
     assert m["loss_change_last_epoch"] < 0.01 * m["last_loss"] or m["loss_change_last_epoch"] < 2e-3, m
-    if task == "classifier":  # a constant answer on a balanced binary task costs ln 2
+    if task == "regressor" or loss_reads_logits():
+        assert m["dead_relu_fraction"] > 0.8, m  # 0.86 to 1.00 over 20 seeds (make calibrate; JAX: 0.87 to 0.98)
+    if task == "classifier" and loss_reads_logits():  # a constant answer on a balanced binary task costs ln 2
         assert abs(m["last_loss"] - math.log(2)) < 0.01, m
+    elif task == "classifier":  # JAX, PyTorch: the sigmoid saturates at 0 or 1 in the first epoch, its clipped
+        # cross-entropy, -log(eps) on half the labels, is flat and gives no gradient: fewer units die (0.47 to 0.70)
+        clipped = -math.log(1 - np.float32(1 - keras.config.epsilon()))  # 15.94: one class-0 label's loss at 1.0
+        assert 0.45 * clipped < m["last_loss"] < 0.55 * clipped, m  # about half the labels: measured 8.06
+        assert m["dead_relu_fraction"] > 0.4, m
 
 
 def test_a_huge_rate_gives_nan_and_terminate_on_nan_stops_the_run(capsys):
@@ -41,9 +50,12 @@ def test_the_range_test_stops_at_the_blow_up_and_its_suggestion_converges(task):
     assert set(runs) == set(lesson.TASKS)
 
 
+@pytest.mark.numerics
 def test_learning_rate_0_1_fails_the_graded_check_on_both_heads():
-    """The graded check stops at the classifier; the regressor's run at the same seed fails on its own."""
-    with pytest.raises(AssertionError, match="classifier.*did not converge with your optimizer.*(carries no information|hardly vary)"):
+    """The graded check stops at the classifier; the regressor's run at the same seed fails on its own.  Without
+    TensorFlow's logits shortcut (JAX, PyTorch) the saturated classifier's loss is clipped flat, and that is met first."""
+    why = "(carries no information|hardly vary)" if loss_reads_logits() else "(carries no information|hardly vary|did not fall)"
+    with pytest.raises(AssertionError, match=f"classifier.*did not converge with your optimizer.*{why}"):
         lesson.check_converges(adam(lesson.QUESTION_LEARNING_RATE))
     with pytest.raises(AssertionError, match="carries no information|hardly vary|negative|killed them|is above"):
         lesson.assert_task_converged("regressor", lesson.train(adam(lesson.QUESTION_LEARNING_RATE), seed=0, task="regressor"))
@@ -53,11 +65,16 @@ def test_learning_rate_0_1_fails_the_graded_check_on_both_heads():
 @pytest.mark.numerics
 def test_at_0_1_every_seed_fails_and_one_that_still_learns_fails_for_its_dead_units():
     """At 0.1 some seeds still pass lesson 01's check on their last living units (11 of 20 in `make calibrate`);
-    whichever seeds those are on this machine, the lesson's check fails every run, those for their dead units."""
+    whichever seeds those are on this machine, the lesson's check fails every run, those for their dead units.
+    Without TensorFlow's logits shortcut (JAX) no seed learns: the saturated output's flat loss fails it first."""
     for seed in range(3):
         run = lesson.train(adam(lesson.QUESTION_LEARNING_RATE), seed=seed, task="classifier")
-        assert lesson.dead_fraction("classifier", run) > lesson.MAX_DEAD_FRACTION
-        with pytest.raises(AssertionError, match="hidden relu units output 0.*killed them|carries no information"):
+        if loss_reads_logits():
+            assert lesson.dead_fraction("classifier", run) > lesson.MAX_DEAD_FRACTION
+            why = "hidden relu units output 0.*killed them|carries no information"
+        else:
+            why = "did not fall|carries no information"
+        with pytest.raises(AssertionError, match=why):
             lesson.assert_task_converged("classifier", run)
 
 

@@ -5,7 +5,7 @@ import pytest
 from tlclinic.crossing import as_data_and_back, cross
 from tlclinic.lessons import preprocessing_outside as lesson
 from tlclinic.lessons.preprocessing_outside import programs
-from tlclinic.symptoms import FLOAT32_TOLERANCE
+from tlclinic.symptoms import FLOAT32_TOLERANCE, loss_reads_logits
 
 
 def graded(build):
@@ -31,11 +31,15 @@ def test_the_fix_passes_the_graded_check_as_the_verifier_rebuilds_it():
 @pytest.mark.e2e
 @pytest.mark.numerics
 @pytest.mark.parametrize("place, says", [
-    (lesson.QUESTION, "gives one class to"),
+    (lesson.QUESTION, "gives one class to|called on the images as they are loaded, the model's accuracy is 0"),
     (lesson.BOTH, "did not learn from what your pipeline feeds it"),
     (lesson.NOWHERE, "did not learn from what your pipeline feeds it"),
 ])
 def test_the_question_and_each_half_fix_fail_the_graded_check_saying_why(place, says):
+    """Deployed, the question's model is at chance, one class for most images (JAX, crossed: 68% at seed 0).
+    Without TensorFlow's logits shortcut a saturated sigmoid's clipped loss stays flat, and that is met first."""
+    if not loss_reads_logits():
+        says += "|the training loss did not fall"
     with pytest.raises(AssertionError, match=says):
         lesson.check_converges(graded(lesson.PLACES[place]), seed=0)
 

@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def pins_in_pyproject() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = project["dependencies"] + project["optional-dependencies"]["test"]
+    reqs = project["dependencies"] + project["optional-dependencies"]["test"] + project["optional-dependencies"]["jax"]
     return dict(re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", r).groups() for r in reqs)
 
 

@@ -5,9 +5,14 @@ __version__ = "0.1.0"
 
 _quiet_native_info()  # before TensorFlow loads: the INFO lines it logs once it runs are not for the reader either
 with _silenced_native_stderr():  # TensorFlow's start-up lines are not for the reader (TLCLINIC_VERBOSE=1 shows them)
+    import importlib.util
+
     import keras
 
-    if keras.backend.backend() == "tensorflow":  # its first look for a GPU logs "failed call to cuInit" without one
+    # TensorFlow loads on every backend where it is installed: keras.utils.set_random_seed seeds it too, and the
+    # image folders are read by keras.utils.image_dataset_from_directory (tf.data).  Loaded here, its lines go
+    # unseen; its first look for a GPU logs "failed call to cuInit" without one.
+    if importlib.util.find_spec("tensorflow"):
         import tensorflow
 
         tensorflow.config.list_physical_devices("GPU")

@@ -2,8 +2,9 @@
 broken answers never; its tables, and their summary in the README.
 
 The command is ``python -m tlclinic.commands.calibrate`` (``make calibrate``).  Each lesson's table lives in its
-folder, ``calibration/onednn-<0|1>.md``, named by the TensorFlow CPU kernel family it ran under
-(``TF_ENABLE_ONEDNN_OPTS``; unset means 1 on x86), with every seed's metrics beside it in ``onednn-<0|1>.json``.
+folder, named by the family of kernels it ran under (``numerics_family``): ``calibration/onednn-<0|1>.md`` for
+TensorFlow's two CPU families (``TF_ENABLE_ONEDNN_OPTS``; unset means 1 on x86), ``jax-cpu.md`` for Keras on JAX
+(XLA's CPU kernels), ``torch-cpu.md`` for PyTorch, ``-gpu`` on a GPU; every seed's metrics beside it in ``.json``.
 """
 from __future__ import annotations
 
@@ -81,12 +82,34 @@ def format_calibration(rows: list[Calibration], metric_name: str, also_name: str
 
 
 def kernel_family() -> str:
+    """TensorFlow's CPU kernel family: "1" for oneDNN's (the default on x86), "0" for Eigen's."""
     return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
+def numerics_family() -> str:
+    """The kernels this process trains with, as the calibration tables are named: ``onednn-0`` or ``onednn-1`` on
+    TensorFlow's CPU, ``jax-cpu``, ``torch-cpu``, or the backend with ``-gpu`` where a GPU trains."""
+    import keras
+
+    from .device import gpus
+
+    backend = keras.backend.backend()
+    if gpus():
+        return f"{backend}-gpu"
+    return f"onednn-{kernel_family()}" if backend == "tensorflow" else f"{backend}-cpu"
+
+
+def describe_family(family: str) -> str:
+    """A table's family in words, for its heading."""
+    if family.startswith("onednn-"):
+        return f"TensorFlow, TF_ENABLE_ONEDNN_OPTS={family[-1]}"
+    backend, device = family.rsplit("-", 1)
+    return f"Keras on {dict(jax='JAX', torch='PyTorch', tensorflow='TensorFlow')[backend]}, {device.upper()}"
+
+
 def table_path(lesson) -> Path:
-    """Where a lesson's calibration table under this kernel family is committed: in the lesson's own folder."""
-    return lesson.folder / "calibration" / f"onednn-{kernel_family()}.md"
+    """Where a lesson's calibration table under this process's kernels is committed: in the lesson's own folder."""
+    return lesson.folder / "calibration" / f"{numerics_family()}.md"
 
 
 def summarise_table(path: Path) -> str:
@@ -106,7 +129,7 @@ def readme_row(lesson) -> str:
     """A lesson's row of the README's calibration table, from the tables committed in its folder."""
     root = lesson.folder.parent.parent.parent
     folder = lesson.folder / "calibration"
-    tables = sorted(folder.glob("onednn-*.md"))
+    tables = sorted(folder.glob("*.md"), key=lambda t: (not t.stem.startswith("onednn-"), t.stem))
     found = "; ".join(f"[{t.stem}]({t.relative_to(root)}): {summarise_table(t)}" for t in tables)
     return (f"| {lesson.NAME[:2]} | {lesson.CHECK} | "
             f"{found or f'not yet calibrated: run make calibrate ({folder.relative_to(root)}/)'} |")

@@ -16,6 +16,19 @@ if TYPE_CHECKING:
 FLOAT32_TOLERANCE = 1e-6
 
 
+def loss_reads_logits() -> bool:
+    """Whether this Keras backend's cross-entropy reads the logits behind a sigmoid or softmax output: the one
+    difference between backends that changes what a lesson or the doctor sees.
+
+    On TensorFlow, Keras 3 computes a cross-entropy from the input of the sigmoid or softmax op that made the
+    output (for numerical stability; with ``from_logits=True`` it takes those logits back, and warns).  JAX and
+    PyTorch compute it from the output itself, clipped to ``[eps, 1 - eps]``.  So a softmax over one unit, whose
+    output is 1.0 whatever its input, shows a falling loss on TensorFlow and a flat one, ``-log(eps)`` on every
+    class-0 label, on the others; and a sigmoid output with ``from_logits=True`` trains on TensorFlow only.
+    """
+    return keras.backend.backend() == "tensorflow"
+
+
 def distinct_values(values, tolerance: float = FLOAT32_TOLERANCE) -> int:
     """How many different values ``values`` holds, values closer than ``tolerance`` counted as one (NaN ignored)."""
     v = np.sort(np.asarray(values, dtype=np.float64).ravel())

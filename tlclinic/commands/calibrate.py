@@ -3,8 +3,8 @@
     python -m tlclinic.commands.calibrate [--seeds 20] [--write] [LESSON ...]      (make calibrate)
 
 Each answer goes through the check as the verifier receives it (crossed to data and rebuilt).  With ``--write``
-each lesson's table is written to ``calibration/onednn-<0|1>.md`` in the lesson's folder (``tlclinic.calibration``
-says more), every seed's metrics beside it in ``onednn-<0|1>.json``, and the README's generated rows are
+each lesson's table is written to ``calibration/<family>.md`` in the lesson's folder (``onednn-0``, ``onednn-1``,
+``jax-cpu``...: ``tlclinic.calibration`` says more), every seed's metrics beside it in ``<family>.json``, and the README's generated rows are
 rewritten from the tables, so a calibration never leaves the repository stale.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import sys
 import time
 
-from ..calibration import format_calibration, kernel_family, table_path
+from ..calibration import describe_family, format_calibration, numerics_family, table_path
 from ..lessons import discover, select
 from .readme import write_readme
 
@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         rows = lesson.calibrate(range(args.seeds))
         table = format_calibration(rows, lesson.CALIBRATION_METRIC, lesson.CALIBRATION_ALSO)
-        heading = (f"## {name}: seeds 0 to {args.seeds - 1}, TF_ENABLE_ONEDNN_OPTS={kernel_family()}\n\n"
+        family = numerics_family()
+        heading = (f"## {name}: seeds 0 to {args.seeds - 1}, {describe_family(family)}\n\n"
                    f"`python -m tlclinic.commands.calibrate --seeds {args.seeds} {name}` on {datetime.date.today()}, "
                    f"{time.perf_counter() - start:.0f} s.")
         print(f"\n{heading}\n\n{table}", flush=True)
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(f"{heading}\n\n{table}\n")
             path.with_suffix(".json").write_text(json.dumps(
-                {"seeds": args.seeds, "onednn": kernel_family(), "rows": [
+                {"seeds": args.seeds, "family": family, "rows": [
                     {"head": r.head, "should_pass": r.should_pass, "passed": r.passed, "values": r.values,
                      "also_values": r.also_values} for r in rows]}, indent=1) + "\n")
         for row in rows:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 
+import keras
+
 from .. import generated
 from ..doctor.catalogue import PROGRAMS, false_alarms, margins, questions_table, run_catalogue, table
 from ..doctor.questions import QUESTIONS, trained_longer
@@ -63,6 +65,46 @@ def merged_rows(fresh: str, kept: str, names) -> str:
     return "\n".join(lines)
 
 
+def merged_backends(fresh: str, kept: str, backend: str) -> str:
+    """The catalogue's tables as measured on ``backend`` (``fresh``), merged with those the README holds from the
+    other backends (``kept``): a row the same on several backends is one row naming them all in its last column; a
+    row that differs is shown once for each; a totals line that differs is shown for each backend, named."""
+    def key_and_backends(line: str) -> tuple[str, list[str]]:
+        cells = line.rstrip().rstrip("|").rstrip().split(" | ")
+        return " | ".join(cells[:-1]), [b.strip() for b in cells[-1].split(",")]
+
+    def is_row(line: str) -> bool:
+        return line.startswith("| ") and not line.startswith("| program |")
+
+    others: dict[str, list[str]] = {}  # each kept row's key: the other backends it was measured on
+    for line in kept.splitlines():
+        if is_row(line):
+            key, backends = key_and_backends(line)
+            if [b for b in backends if b != backend]:
+                others[key] = [b for b in backends if b != backend]
+    named = sorted({b for line in kept.splitlines() if is_row(line) for b in key_and_backends(line)[1]} - {backend})
+    kept_totals = [[t for t in block.splitlines() if t.startswith(("Totals", "On "))]  # each table's, in order
+                   for block in kept.split("\n\n") if block.startswith(("Totals", "On "))]
+    lines = []
+    for line in fresh.splitlines():
+        if is_row(line):
+            key, _ = key_and_backends(line)
+            program = key.split(" | ")[0]
+            for other, backends in list(others.items()):  # the same program measured differently elsewhere
+                if other != key and other.split(" | ")[0] == program:
+                    lines.append(f"{other} | {', '.join(backends)} |")
+                    del others[other]
+            lines.append(f"{key} | {', '.join(others.pop(key, []) + [backend])} |")
+        elif line.startswith("Totals"):
+            elsewhere = [t for t in (kept_totals.pop(0) if kept_totals else [])
+                         if t != line and not t.startswith(f"On {backend}: ")]
+            lines += [t if t.startswith("On ") else f"On {', '.join(named)}: {t}" for t in elsewhere]
+            lines.append(f"On {backend}: {line}" if elsewhere else line)
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tlclinic.commands.catalogue", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5, help="run seeds 0..N-1 (default 5)")
@@ -95,7 +137,8 @@ def main(argv=None) -> None:
     for name, value in margins(rows + asked).items():
         print(f"- {name}: {value:.3g}")
     if args.write:
-        generated.write("doctor-catalogue", tables)
+        generated.write("doctor-catalogue", merged_backends(tables, generated.read("doctor-catalogue"),
+                                                            keras.backend.backend()))
 
 
 if __name__ == "__main__":

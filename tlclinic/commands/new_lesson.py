@@ -325,7 +325,7 @@ def scaffold(root: Path, name: str, title: str) -> list[str]:
 
 
 NEXT = """next: fill the parts (each stub says what it must do) and write the notebook; then make release,
-python -m tlclinic.commands.calibrate --seeds 20 --write {name} under TF_ENABLE_ONEDNN_OPTS=0 and =1,
+python -m tlclinic.commands.calibrate --seeds 20 --write {name} under TF_ENABLE_ONEDNN_OPTS=0 and =1 and on JAX,
 python -m tlclinic.commands.catalogue --lessons --seeds 5 --write, and a test file (CONTRIBUTING.md, "Adding a
 lesson")."""
 

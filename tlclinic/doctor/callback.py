@@ -13,7 +13,8 @@ from .findings import (CLASSIFICATION_LOSS_FACTOR, DEAD_RELU_SHARE, EXTREME_UPDA
                        LOSS_JUMP, LOSS_PLATEAU, REGRESSION_LOSS_FACTOR, SPREAD_GROWTH, SUSPECT_ADAPTIVE_RATE,
                        TARGET_SCALE_FACTOR, UPDATE_RATIO, Finding, Report, merged)
 from .probes import LayerProbe, _dead_share, dead_relu_units, hidden_relu_probe
-from .reading import ADAPTIVE_OPTIMIZERS, LossSpec, leaf_layers, learning_rate_of, output_layer, read_loss
+from .reading import (ADAPTIVE_OPTIMIZERS, LossSpec, activation_of, activation_range, leaf_layers, learning_rate_of,
+                      output_layer, read_loss)
 
 
 def _finite(value) -> bool:
@@ -174,7 +175,7 @@ class Doctor(keras.callbacks.Callback):
         self.history.append({"loss": loss, "update_ratio": ratio, "dead_relu_share": dead_share,
                              "prediction_spread": float(np.ptp(predictions)) if _finite(predictions) else math.nan})
         self._check_weights(n, weights)
-        self._check_learning_rate(n, loss, ratio_layer, ratio, dead_share)
+        self._check_learning_rate(n, loss, ratio_layer, ratio, dead_share, self._saturated(predictions))
         self._check_dead_relu(n, dead, dead_share)
         self._check_predictions(n, predictions, loss)
         self._last_loss = loss if math.isfinite(loss) else self._last_loss
@@ -238,7 +239,17 @@ class Doctor(keras.callbacks.Callback):
                       f"infinite after epoch {epoch}.", _NAN_FIX, epoch)
             self.model.stop_training = True
 
-    def _check_learning_rate(self, epoch: int, loss: float, layer: str, ratio: float, dead_share: float) -> None:
+    def _saturated(self, predictions: np.ndarray) -> str:
+        """The output activation, when every prediction sits exactly on one of its bounds (a sigmoid's 0 or 1):
+        steps so large that no input moves it any more; "" otherwise."""
+        output = output_layer(self.model)
+        bounds = activation_range(output)
+        if bounds is None or not _finite(predictions) or activation_of(output) == "relu":
+            return ""
+        return activation_of(output) if bool(np.all((predictions == bounds[0]) | (predictions == bounds[1]))) else ""
+
+    def _check_learning_rate(self, epoch: int, loss: float, layer: str, ratio: float, dead_share: float,
+                             saturated: str = "") -> None:
         jumped = (epoch == 1 and self.initial_loss is not None and self.initial_loss > 0
                   and loss > LOSS_JUMP * self.initial_loss)
         optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
@@ -246,9 +257,13 @@ class Doctor(keras.callbacks.Callback):
         # Large steps alone are no bug: Adam at 1e-3 moves the first layer of the lessons' heads by 0.13 of its
         # norm in a sound first epoch.  They confirm a suspected adaptive rate, or come with dead units.
         # An extreme ratio needs no other sign, whatever the optimizer: plain SGD that moves a layer by hundreds of
-        # times its norm in an epoch has saturated or overflowed it, however finite the loss still is.
+        # times its norm in an epoch has saturated or overflowed it, however finite the loss still is.  Nor does an
+        # output those steps left on its bounds for every input: without TensorFlow's logits shortcut
+        # (symptoms.loss_reads_logits) a saturated sigmoid's clipped loss gives no gradient, and the units that
+        # would have died on TensorFlow stay as they were.
         suspected = isinstance(optimizer, ADAPTIVE_OPTIMIZERS) and rate >= SUSPECT_ADAPTIVE_RATE
-        moved = (ratio > UPDATE_RATIO and (suspected or dead_share > DEAD_RELU_SHARE)) or ratio > EXTREME_UPDATE_RATIO
+        moved = ((ratio > UPDATE_RATIO and (suspected or dead_share > DEAD_RELU_SHARE or saturated))
+                 or ratio > EXTREME_UPDATE_RATIO)
         if not (jumped or moved):
             return
         parts = []
@@ -260,6 +275,8 @@ class Doctor(keras.callbacks.Callback):
                          else f"{UPDATE_RATIO:g}")
             parts.append(f"largest update/weight ratio over the epoch {ratio:.3g} at {layer} (threshold {threshold})")
         parts.append(f"{dead_share:.0%} of the hidden relu units dead")
+        if saturated:
+            parts.append(f"every validation prediction on a bound of the output's {saturated}")
         self._add("learning-rate", layer, f"{type(optimizer).__name__} at {rate:g}: " + "; ".join(parts) + ".",
                   "lower the learning rate tenfold at a time until the loss falls steadily (1e-3 for Adam).",
                   epoch)
@@ -288,7 +305,8 @@ class Doctor(keras.callbacks.Callback):
                                                          f"{loss:.4g}, less than {LOSS_PLATEAU:.0%} lower)")
         # Exactly 0, on purpose: a dead relu output is max(0, x) with x < 0 for every input, 0.0 on every kernel
         # family; a tolerance would also count a live output that predicts values near 0.
-        self._zero_epochs = self._zero_epochs + 1 if np.all(predictions == 0) else 0
+        output_relu = activation_of(output_layer(self.model)) == "relu"  # a sigmoid's exact 0 is saturation
+        self._zero_epochs = self._zero_epochs + 1 if output_relu and np.all(predictions == 0) else 0
         if self._zero_epochs >= 2:
             self._add("dead-output", output_layer(self.model).name,
                       f"every validation prediction is exactly 0 after epochs {epoch - 1} and {epoch}: the "

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from ..symptoms import loss_reads_logits
 from .findings import SUSPECT_ADAPTIVE_RATE, UNSCALED_INPUT, Finding, Report
 from .probes import LayerProbe
 from .reading import (ADAPTIVE_OPTIMIZERS, NORMALIZING_LAYERS, PROBABILITY_ACTIVATIONS, SCALE_PRESERVING_LAYERS,
@@ -225,7 +226,7 @@ def check_double_activation(model: keras.Model) -> list[Finding]:
     floor = -math.log(high)
     # The TensorFlow backend takes the logits back from a tensor a sigmoid or softmax op produced (and warns):
     # the model trains there, and the mistake shows on the other backends or once a layer comes after the output.
-    tensorflow = keras.backend.backend() == "tensorflow"
+    tensorflow = loss_reads_logits()
     masked = (" The TensorFlow backend takes the logits back from the activation (Keras warns: \"received "
               "from_logits=True, but the output argument was produced by a Sigmoid/Softmax activation\"), so it "
               "trains there; JAX, PyTorch and NumPy do not." if tensorflow else "")

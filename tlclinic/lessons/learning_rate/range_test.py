@@ -3,7 +3,8 @@
 Train a fresh head for a short run whose learning rate grows exponentially from ``start`` to ``end``, one
 value per batch, and record the loss of every batch.  The loss first barely moves (the rate is too small),
 then falls fastest, then blows up.  The suggestion is a tenth of the rate at which the smoothed loss was
-lowest: still on the falling part, a safe distance before the blow-up.
+lowest: still on the falling part, a safe distance before the blow-up; at most ``ceiling`` when one is given, since
+the lowest point of a short, noisy run moves by a decade from one seed (or backend) to the next.
 """
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ class RangeTest:
     learning_rates: np.ndarray  # one per batch that was trained
     losses: np.ndarray  # each batch's loss, before its update
     smoothed: np.ndarray  # exponentially smoothed losses (bias-corrected)
-    suggestion: float  # a tenth of the rate at the lowest smoothed loss
+    suggestion: float  # a tenth of the rate at the lowest smoothed loss (at most the test's ceiling)
 
 
 def lr_range_test(build: HeadBuilder, train: tuple[np.ndarray, np.ndarray], start: float = 1e-7, end: float = 10.0,
                   steps: int = 100, batch_size: int = 32, seed: int = 0, beta: float = 0.9,
-                  blowup: float = 4.0) -> RangeTest:
+                  blowup: float = 4.0, ceiling: float = np.inf) -> RangeTest:
     """Run the range test on a head built by ``build`` (its optimizer's rate is overridden step by step).
 
     Stops early once the smoothed loss exceeds ``blowup`` times its lowest value or stops being finite.
@@ -50,4 +51,4 @@ def lr_range_test(build: HeadBuilder, train: tuple[np.ndarray, np.ndarray], star
     smoothed_array = np.array(smoothed)
     best = int(np.nanargmin(np.where(np.isfinite(smoothed_array), smoothed_array, np.inf)))
     n = len(losses)
-    return RangeTest(rates[:n], np.array(losses), smoothed_array, float(rates[best] / 10))
+    return RangeTest(rates[:n], np.array(losses), smoothed_array, float(min(rates[best] / 10, ceiling)))

@@ -18,7 +18,7 @@ from ...doctor import Report
 from ...lesson import Demo, Lesson, converges, demo as demo_result, examine_training, output_doctor_cases
 from .figures import draw_run, why_figure
 from .heads import BROKEN, FIX, OUTPUTS, calibration_answers, classifier  # noqa: F401 (calibration_answers: a part)
-from .symptoms import classifier_symptoms
+from .symptoms import classifier_symptoms, flat_loss, loss_behaviour, loss_reads_logits  # noqa: F401 (notebook, tests)
 
 Lesson.adopt(__name__)  # this module is a Lesson (tlclinic.lesson): the parts below, the base's defaults for the rest
 
@@ -122,7 +122,7 @@ def demo() -> Demo:
         symptom=(f"every prediction is 1.0 within {FLOAT32_TOLERANCE:g} ({s['distinct_predictions']} distinct value "
                  f"up to {FLOAT32_TOLERANCE:g}); "
                  f"val accuracy {s['val_accuracy'][-1]:.2f} = share of class 1 {s['positive_share']:.2f}; "
-                 f"loss still falls {s['first_loss']:.3f} -> {s['last_loss']:.3f} (logits shortcut)"),
+                 + loss_behaviour(s)),
         fix="Dense(1, sigmoid) + binary cross-entropy",
         metric=f"val accuracy {graded_metric(fixed):.2f} (graded: >= {MIN_ACCURACY})",
         reproduced=s["all_predictions_one"] and on_prior,

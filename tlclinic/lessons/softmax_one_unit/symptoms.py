@@ -1,10 +1,26 @@
 """What lesson 01 reads off a classifier: the broken head's symptoms."""
 from __future__ import annotations
 
+import keras
 import numpy as np
 
-from ...symptoms import FLOAT32_TOLERANCE, accuracy, distinct_values, positive_probability
+from ...symptoms import FLOAT32_TOLERANCE, accuracy, distinct_values, loss_reads_logits, positive_probability
 from ...training import Run
+
+
+def flat_loss(targets: np.ndarray) -> float:
+    """Binary cross-entropy of a constant prediction 1.0, as Keras clips it: ``-log(eps)`` on every class-0 label."""
+    eps = 1 - np.float32(1 - keras.config.epsilon())
+    return float(np.mean(targets == 0) * -np.log(eps))
+
+
+def loss_behaviour(symptoms: dict) -> str:
+    """What the broken head's training loss did, in words, on this backend (``symptoms.loss_reads_logits``)."""
+    if loss_reads_logits():
+        return (f"loss still falls {symptoms['first_loss']:.3f} -> {symptoms['last_loss']:.3f} "
+                "(TensorFlow's cross-entropy reads the logits behind the softmax)")
+    return (f"loss flat at {symptoms['last_loss']:.3f} = (1 - share of class 1) * -log(eps) "
+            f"(no logits shortcut on {keras.backend.backend()})")
 
 
 def classifier_symptoms(run: Run) -> dict:

@@ -191,12 +191,12 @@ def also_metric(run: PipelineRun) -> float:
 
 def ablation() -> tuple[list[dict], str]:
     """The committed calibration's rows (each pipeline's accuracy at every seed) and where they come from:
-    this machine's kernel family when it was calibrated, else the other."""
-    tables = sorted(CALIBRATION.glob("onednn-*.json"), key=lambda p: p.stem != f"onednn-{calibration.kernel_family()}")
+    this machine's kernel family when it was calibrated, else another."""
+    tables = sorted(CALIBRATION.glob("*.json"), key=lambda p: p.stem != calibration.numerics_family())
     if not tables:
         raise FileNotFoundError(f"lesson 04 has no calibration yet: run python -m tlclinic.commands.calibrate {NAME} --write")
     table = json.loads(tables[0].read_text())
-    note = (f"{table['seeds']} seeds each, TF_ENABLE_ONEDNN_OPTS={table['onednn']}\n"
+    note = (f"{table['seeds']} seeds each, {calibration.describe_family(table['family'])}\n"
             f"measured by python -m tlclinic.commands.calibrate {NAME} ({CALIBRATION.name}/{tables[0].name})")
     return table["rows"], note
 

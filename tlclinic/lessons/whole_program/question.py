@@ -89,8 +89,14 @@ def run_question(seed: int = 0, epochs: int = EPOCHS) -> QuestionRun:
                 seed=seed, verbose=False)
     training_set = keras.utils.image_dataset_from_directory(folder / "train", **load)
     test_set = keras.utils.image_dataset_from_directory(folder / "test", shuffle=False, **load)
-    augment = augmentation(seed)
-    training_set = training_set.map(lambda x, y: (augment(x, training=True) / 255.0, y))  # rescale=1./255
+    augment = augmentation(seed).layers  # called one by one, each runs as TensorFlow inside tf.data on any backend
+
+    def augmented(x):
+        for layer in augment:
+            x = layer(x, training=True)
+        return x
+
+    training_set = training_set.map(lambda x, y: (augmented(x) / 255.0, y))  # rescale=1./255
     test_set = test_set.map(lambda x, y: (x / 255.0, y))
 
     model = question_model()
