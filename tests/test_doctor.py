@@ -642,3 +642,23 @@ def test_the_catalogue_tables_of_two_backends_merge_into_one_row_where_they_agre
                            "On jax: Totals: detected 9/10, false alarms on twins 0/10."]
     assert merged_backends(on_tf, on_tf, "tensorflow") == on_tf  # measured again on the same backend: unchanged
     assert merged_backends(on_jax, "\n".join(merged), "jax") == "\n".join(merged)  # and again on JAX
+
+
+@pytest.mark.parametrize("bias, named", [(1e4, True), (-1e4, True), (0.5, False)])
+def test_a_large_step_that_leaves_every_prediction_on_the_sigmoids_bound_is_the_learning_rate(bias, named):
+    """Without TensorFlow's logits shortcut a saturated sigmoid's clipped loss has no gradient, so the relus that
+    would die stay alive: the saturation itself, after a large step, names the rate (plain SGD, 40% dead)."""
+    model = compiled(layers.Dense(8, activation="relu", name="hidden"), layers.Dense(1, activation="sigmoid", name="out"),
+                     optimizer=keras.optimizers.SGD(10.0))
+    watcher = watched(model, BINARY)
+    watcher.on_epoch_begin(0)
+    kernel, hidden_bias = model.get_layer("hidden").get_weights()
+    model.get_layer("hidden").set_weights([kernel * 1.5, hidden_bias])  # an update half the layer's norm
+    out_kernel, _ = model.get_layer("out").get_weights()
+    model.get_layer("out").set_weights([out_kernel, np.array([bias], "float32")])
+    watcher.on_epoch_end(0, {"loss": 0.7})
+    epoch(watcher, 1, loss=0.7)  # a second epoch on the same predictions: a relu's exact 0 twice is a dead output
+    assert ("learning-rate" in watcher.report.kinds) is named, str(watcher.report)
+    if named:
+        assert "every validation prediction on a bound of the output's sigmoid" in only(watcher.report, "learning-rate").evidence
+    assert "dead-output" not in watcher.report.kinds  # a sigmoid's exact 0 is saturation, not a dead relu

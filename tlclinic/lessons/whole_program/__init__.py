@@ -191,8 +191,10 @@ def also_metric(run: PipelineRun) -> float:
 
 def ablation() -> tuple[list[dict], str]:
     """The committed calibration's rows (each pipeline's accuracy at every seed) and where they come from:
-    this machine's kernel family when it was calibrated, else another."""
-    tables = sorted(CALIBRATION.glob("*.json"), key=lambda p: p.stem != calibration.numerics_family())
+    this machine's kernel family when it was calibrated, else another of the same backend, else any."""
+    family = calibration.numerics_family()
+    tables = sorted(CALIBRATION.glob("*.json"),
+                    key=lambda p: (p.stem != family, p.stem.split("-")[0] != family.split("-")[0], p.stem))
     if not tables:
         raise FileNotFoundError(f"lesson 04 has no calibration yet: run python -m tlclinic.commands.calibrate {NAME} --write")
     table = json.loads(tables[0].read_text())
