@@ -29,6 +29,12 @@ def loss_reads_logits() -> bool:
     return keras.backend.backend() == "tensorflow"
 
 
+def clipped_label_loss() -> float:
+    """A cross-entropy's loss on one label whose predicted probability is 0, as JAX and PyTorch compute it from
+    the output clipped to ``[eps, 1 - eps]`` in float32, where ``1 - eps`` rounds to ``1 - 1.19e-7``: 15.94."""
+    return float(-np.log(1 - np.float32(1 - keras.config.epsilon())))
+
+
 def distinct_values(values, tolerance: float = FLOAT32_TOLERANCE) -> int:
     """How many different values ``values`` holds, values closer than ``tolerance`` counted as one (NaN ignored)."""
     v = np.sort(np.asarray(values, dtype=np.float64).ravel())

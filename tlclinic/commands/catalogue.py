@@ -80,8 +80,8 @@ def merged_backends(fresh: str, kept: str, backend: str) -> str:
     for line in kept.splitlines():
         if is_row(line):
             key, backends = key_and_backends(line)
-            if [b for b in backends if b != backend]:
-                others[key] = [b for b in backends if b != backend]
+            if elsewhere := [b for b in backends if b != backend]:
+                others[key] = elsewhere
     named = sorted({b for line in kept.splitlines() if is_row(line) for b in key_and_backends(line)[1]} - {backend})
     kept_totals = [[t for t in block.splitlines() if t.startswith(("Totals", "On "))]  # each table's, in order
                    for block in kept.split("\n\n") if block.startswith(("Totals", "On "))]

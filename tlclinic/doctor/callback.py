@@ -109,6 +109,8 @@ class Doctor(keras.callbacks.Callback):
         self._weights_before: list[tuple[str, list[np.ndarray]]] = []
         self._relu_probe: LayerProbe | None = None
         self._initial_predictions: np.ndarray | None = None
+        self._output_activation: str | None = None  # the output layer's, read once training begins
+        self._output_bounds: tuple[float, float] | None = None  # the lowest and highest values it can give
 
     # -- what the callback reports
     @property
@@ -138,6 +140,8 @@ class Doctor(keras.callbacks.Callback):
             return
         self._watching = True
         self._relu_probe = hidden_relu_probe(self.model)
+        output = output_layer(self.model)
+        self._output_activation, self._output_bounds = activation_of(output), activation_range(output)
         predictions = self.model(self.x_val, training=False)
         values = self._initial_predictions = keras.ops.convert_to_numpy(predictions)
         self.initial_spread = _spread(values) if _finite(values) else None
@@ -242,11 +246,12 @@ class Doctor(keras.callbacks.Callback):
     def _saturated(self, predictions: np.ndarray) -> str:
         """The output activation, when every prediction sits exactly on one of its bounds (a sigmoid's 0 or 1):
         steps so large that no input moves it any more; "" otherwise."""
-        output = output_layer(self.model)
-        bounds = activation_range(output)
-        if bounds is None or not _finite(predictions) or activation_of(output) == "relu":
+        bounds = self._output_bounds
+        if bounds is None or not _finite(predictions) or self._output_activation == "relu":
             return ""
-        return activation_of(output) if bool(np.all((predictions == bounds[0]) | (predictions == bounds[1]))) else ""
+        # Exactly on a bound, on purpose: a saturated sigmoid gives 0.0 or 1.0 on every kernel family.
+        on_bound = np.all((predictions == bounds[0]) | (predictions == bounds[1]))
+        return self._output_activation if on_bound else ""
 
     def _check_learning_rate(self, epoch: int, loss: float, layer: str, ratio: float, dead_share: float,
                              saturated: str = "") -> None:
@@ -305,7 +310,7 @@ class Doctor(keras.callbacks.Callback):
                                                          f"{loss:.4g}, less than {LOSS_PLATEAU:.0%} lower)")
         # Exactly 0, on purpose: a dead relu output is max(0, x) with x < 0 for every input, 0.0 on every kernel
         # family; a tolerance would also count a live output that predicts values near 0.
-        output_relu = activation_of(output_layer(self.model)) == "relu"  # a sigmoid's exact 0 is saturation
+        output_relu = self._output_activation == "relu"  # a sigmoid's exact 0 is saturation
         self._zero_epochs = self._zero_epochs + 1 if output_relu and np.all(predictions == 0) else 0
         if self._zero_epochs >= 2:
             self._add("dead-output", output_layer(self.model).name,

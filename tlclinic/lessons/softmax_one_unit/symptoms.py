@@ -4,14 +4,14 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from ...symptoms import FLOAT32_TOLERANCE, accuracy, distinct_values, loss_reads_logits, positive_probability
+from ...symptoms import (FLOAT32_TOLERANCE, accuracy, clipped_label_loss, distinct_values, loss_reads_logits,
+                         positive_probability)
 from ...training import Run
 
 
 def flat_loss(targets: np.ndarray) -> float:
     """Binary cross-entropy of a constant prediction 1.0, as Keras clips it: ``-log(eps)`` on every class-0 label."""
-    eps = 1 - np.float32(1 - keras.config.epsilon())
-    return float(np.mean(targets == 0) * -np.log(eps))
+    return float(np.mean(targets == 0) * clipped_label_loss())
 
 
 def loss_behaviour(symptoms: dict) -> str:
