@@ -50,3 +50,45 @@ def test_the_same_seed_gives_the_same_run_fresh_or_kept_compiled_on_this_backend
         for a, b in zip(run.val_predictions, runs[0].val_predictions):
             np.testing.assert_array_equal(a, b)
     assert other.history["loss"] != runs[0].history["loss"]  # the seed matters: the comparison can fail
+
+
+# ------------------------------------------------------------------------------------- calibration's error bounds
+
+@pytest.mark.parametrize("errors, runs", [(0, 20), (0, 299), (1, 20), (3, 50), (19, 20)])
+def test_an_error_bound_is_the_rate_at_which_so_few_errors_have_a_five_percent_chance(errors, runs):
+    """One-sided Clopper-Pearson: at the bound, seeing ``errors`` or fewer has probability 0.05; a larger rate
+    would make them rarer, a smaller one commoner."""
+    import math
+
+    from tlclinic.calibration import error_bound
+
+    def at_most(rate):
+        return sum(math.comb(runs, k) * rate ** k * (1 - rate) ** (runs - k) for k in range(errors + 1))
+
+    bound = error_bound(errors, runs)
+    assert at_most(bound) == pytest.approx(0.05, abs=1e-9)
+    assert at_most(bound + 0.01 * (1 - bound)) < 0.05 < at_most(bound * 0.99)
+    if errors == 0:
+        assert bound == pytest.approx(1 - 0.05 ** (1 / runs), rel=1e-9)
+    assert error_bound(runs, runs) == 1.0
+
+
+def test_299_seeds_without_an_error_bound_the_rate_at_one_percent_and_298_do_not():
+    from tlclinic.calibration import error_bound
+
+    assert error_bound(0, 299) <= 0.01 < error_bound(0, 298)
+
+
+def test_every_committed_calibration_row_shows_the_bound_its_counts_give():
+    from tlclinic.calibration import pass_rate_bound
+    from tlclinic.lessons import discover
+
+    tables = [t for lesson in discover().values() for t in (lesson.folder / "calibration").glob("*.md")]
+    assert tables
+    for table in tables:
+        for line in table.read_text().splitlines():
+            if line.startswith("| ") and not line.startswith("| head "):
+                cells = line.strip("| ").split(" | ")
+                should = {"pass": True, "fail": False, "measured only": None}[cells[1]]
+                passed, runs = map(int, cells[2].split("/"))
+                assert cells[3] == pass_rate_bound(should, passed, runs), f"{table}: {line}"

@@ -8,6 +8,7 @@ TensorFlow's two CPU families (``TF_ENABLE_ONEDNN_OPTS``; unset means 1 on x86),
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,37 @@ def calibrate(heads: dict[str, Callable[[int], Run]], should_pass: dict[str, boo
     return rows
 
 
+CONFIDENCE = 0.95  # of every error-rate bound the tables and the README state
+
+
+def error_bound(errors: int, runs: int, confidence: float = CONFIDENCE) -> float:
+    """The one-sided Clopper-Pearson upper bound on a rate seen ``errors`` times in ``runs``: the largest rate at
+    which so few errors still have probability 1 - ``confidence`` (0 of 20: 13.9%; 0 of 299: 1.0%)."""
+    if errors >= runs:
+        return 1.0
+
+    def at_most_seen(rate: float) -> float:  # P(errors or fewer | rate)
+        return sum(math.comb(runs, k) * rate ** k * (1 - rate) ** (runs - k) for k in range(errors + 1))
+
+    low, high = errors / runs, 1.0
+    for _ in range(60):  # bisection: at_most_seen falls as the rate grows
+        middle = (low + high) / 2
+        low, high = (middle, high) if at_most_seen(middle) > 1 - confidence else (low, middle)
+    return high
+
+
+def pass_rate_bound(should_pass: bool | None, passed: int, runs: int) -> str:
+    """The pass rate's 95% Clopper-Pearson bound, as a table shows it: one-sided towards the wrong verdict (at
+    least ... for a valid answer, at most ... for a broken one), two-sided for an answer measured only."""
+    if should_pass is None:
+        two_sided = (1 + CONFIDENCE) / 2
+        return (f"{1 - error_bound(runs - passed, runs, two_sided):.1%} – "
+                f"{error_bound(passed, runs, two_sided):.1%}")
+    if should_pass:
+        return f"≥ {1 - error_bound(runs - passed, runs):.1%}"
+    return f"≤ {error_bound(passed, runs):.1%}"
+
+
 def _range(values: list[float]) -> tuple[float, float]:
     """(min, max) of ``values``; NaN, NaN when there are none."""
     return (float(np.min(values)), float(np.max(values))) if values else (float("nan"), float("nan"))
@@ -72,11 +104,12 @@ def _range(values: list[float]) -> tuple[float, float]:
 def format_calibration(rows: list[Calibration], metric_name: str, also_name: str = "") -> str:
     """The calibration as a Markdown table (with a column for the second metric when ``also_name`` names it)."""
     extra = f" {also_name} min – max |" if also_name else ""
-    lines = [f"| head | should | passed | {metric_name} min | {metric_name} max |{extra}",
-             "|---|---|---|---|---|" + ("---|" if also_name else "")]
+    lines = [f"| head | should | passed | pass rate, {CONFIDENCE:.0%} bound | {metric_name} min | {metric_name} max |"
+             f"{extra}", "|---|---|---|---|---|---|" + ("---|" if also_name else "")]
     for r in rows:
         should = "measured only" if r.should_pass is None else "pass" if r.should_pass else "fail"
-        lines.append(f"| {r.head} | {should} | {r.passed}/{r.seeds} | {r.metric_min:.3f} | {r.metric_max:.3f} |"
+        lines.append(f"| {r.head} | {should} | {r.passed}/{r.seeds} | {pass_rate_bound(r.should_pass, r.passed, r.seeds)} "
+                     f"| {r.metric_min:.3f} | {r.metric_max:.3f} |"
                      + (f" {r.also_min:.3f} – {r.also_max:.3f} |" if also_name else ""))
     return "\n".join(lines)
 
@@ -112,24 +145,48 @@ def table_path(lesson) -> Path:
     return lesson.folder / "calibration" / f"{numerics_family()}.md"
 
 
+def _rows(path: Path) -> list[list[str]]:
+    return [line.strip("| ").split(" | ") for line in path.read_text().splitlines()
+            if line.startswith("| ") and not line.startswith("| head ")]
+
+
+def _passed_of(row: list[str]) -> tuple[int, int]:
+    passed, runs = row[2].split("/")
+    return int(passed), int(runs)
+
+
 def summarise_table(path: Path) -> str:
     """One committed calibration table in a few words: how many valid and broken answers, and how they fared."""
-    rows = [line.strip("| ").split(" | ") for line in path.read_text().splitlines()
-            if line.startswith("| ") and not line.startswith("| head ")]
+    rows = _rows(path)
     counts = {should: [r for r in rows if r[1] == should] for should in ("pass", "fail", "measured only")}
-    wrong = [r[0] for r in counts["pass"] if r[2].split("/")[0] != r[2].split("/")[1]]
-    wrong += [r[0] for r in counts["fail"] if r[2].split("/")[0] != "0"]
+    wrong = [r[0] for r in counts["pass"] if _passed_of(r)[0] != _passed_of(r)[1]]
+    wrong += [r[0] for r in counts["fail"] if _passed_of(r)[0] != 0]
     seeds = rows[0][2].split("/")[1] if rows else "?"
     text = (f"{len(counts['pass'])} valid answers, each {seeds}/{seeds}; {len(counts['fail'])} broken, each 0/{seeds}"
             + (f"; {len(counts['measured only'])} measured only" if counts["measured only"] else ""))
     return f"NOT AS EXPECTED ({', '.join(wrong)}): " + text if wrong else text
 
 
+def wrong_verdict_bounds(path: Path) -> tuple[float, float]:
+    """A committed table's bounds (``CONFIDENCE``, one-sided Clopper-Pearson) on how often its check is wrong: the
+    largest false-fail rate over its valid answers, the largest false-pass rate over its broken ones."""
+    rows = _rows(path)
+    false_fail = max((error_bound(runs - passed, runs) for passed, runs in
+                      (_passed_of(r) for r in rows if r[1] == "pass")), default=0.0)
+    false_pass = max((error_bound(passed, runs) for passed, runs in
+                      (_passed_of(r) for r in rows if r[1] == "fail")), default=0.0)
+    return false_fail, false_pass
+
+
 def readme_row(lesson) -> str:
-    """A lesson's row of the README's calibration table, from the tables committed in its folder."""
+    """A lesson's row of the README's calibration table, from the tables committed in its folder: each table in
+    a few words, and the largest bounds on a wrong verdict over them."""
     root = lesson.folder.parent.parent.parent
     folder = lesson.folder / "calibration"
     tables = sorted(folder.glob("*.md"), key=lambda t: (not t.stem.startswith("onednn-"), t.stem))
     found = "; ".join(f"[{t.stem}]({t.relative_to(root)}): {summarise_table(t)}" for t in tables)
+    bounds = [wrong_verdict_bounds(t) for t in tables]
+    wrong = (f"valid fails at most {max(b[0] for b in bounds):.1%} of seeds, broken passes at most "
+             f"{max(b[1] for b in bounds):.1%}" if bounds else "-")
     return (f"| {lesson.NAME[:2]} | {lesson.CHECK} | "
-            f"{found or f'not yet calibrated: run make calibrate ({folder.relative_to(root)}/)'} |")
+            f"{found or f'not yet calibrated: run make calibrate ({folder.relative_to(root)}/)'} | {wrong} |")

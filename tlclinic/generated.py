@@ -67,7 +67,9 @@ def lesson_rows(lessons) -> str:
 
 def calibration_rows(lessons) -> str:
     """The README's calibration table, one row per lesson, from the tables committed in the lessons' folders."""
-    lines = ["| lesson | the check | calibration tables |", "|---|---|---|"]
+    from .calibration import CONFIDENCE
+
+    lines = [f"| lesson | the check | calibration tables | wrong verdicts ({CONFIDENCE:.0%} bounds) |", "|---|---|---|---|"]
     return "\n".join(lines + [lesson.readme_row() for lesson in lessons])
 
 

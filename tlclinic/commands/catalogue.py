@@ -97,12 +97,17 @@ def merged_backends(fresh: str, kept: str, backend: str) -> str:
             lines.append(f"{key} | {', '.join(others.pop(key, []) + [backend])} |")
         elif line.startswith("Totals"):
             elsewhere = [t for t in (kept_totals.pop(0) if kept_totals else [])
-                         if t != line and not t.startswith(f"On {backend}: ")]
+                         if _bare(t) != line and not t.startswith(f"On {backend}: ")]
             lines += [t if t.startswith("On ") else f"On {', '.join(named)}: {t}" for t in elsewhere]
             lines.append(f"On {backend}: {line}" if elsewhere else line)
         else:
             lines.append(line)
     return "\n".join(lines)
+
+
+def _bare(totals: str) -> str:
+    """A totals line without the backends it names ("On jax: Totals: ..." -> "Totals: ...")."""
+    return totals.split(": ", 1)[1] if totals.startswith("On ") else totals
 
 
 def main(argv=None) -> None:

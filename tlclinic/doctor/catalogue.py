@@ -114,11 +114,15 @@ def _functional(seed: int, body: list[keras.layers.Layer], loss, optimizer=None)
 
 
 def _relu_layer_mlp(seed: int, learning_rate: float) -> keras.Model:
-    """Two hidden layers written as Dense + ``ReLU()``, plain SGD at ``learning_rate``, a sigmoid output."""
+    """Two hidden layers written as Dense + ``ReLU()``, plain SGD at ``learning_rate``, one logit scored by binary
+    cross-entropy ``from_logits``.  A logit, not a sigmoid: on a backend whose loss clips a sigmoid's output
+    (``symptoms.loss_reads_logits``) the huge rate would saturate the sigmoid and stop training before the relus
+    die; with a logit the program fails the same way on every backend."""
     keras.utils.set_random_seed(seed)
     model = keras.Sequential([keras.Input((FEATURES,)), layers.Dense(HIDDEN), layers.ReLU(),
-                              layers.Dense(HIDDEN), layers.ReLU(), layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="binary_crossentropy")
+                              layers.Dense(HIDDEN), layers.ReLU(), layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
     return model
 
 
