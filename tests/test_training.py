@@ -92,3 +92,24 @@ def test_every_committed_calibration_row_shows_the_bound_its_counts_give():
                 should = {"pass": True, "fail": False, "measured only": None}[cells[1]]
                 passed, runs = map(int, cells[2].split("/"))
                 assert cells[3] == pass_rate_bound(should, passed, runs), f"{table}: {line}"
+
+
+def test_the_notebook_says_how_often_the_check_is_wrong_from_the_committed_tables(tmp_path):
+    import types
+
+    from tlclinic.calibration import how_often_wrong
+
+    lesson = types.SimpleNamespace(folder=tmp_path)
+    assert "not been calibrated" in how_often_wrong(lesson)
+    (tmp_path / "calibration").mkdir()
+    header = "| head | should | passed | pass rate, 95% bound | m min | m max |\n|---|---|---|---|---|---|\n"
+    (tmp_path / "calibration" / "onednn-0.md").write_text(
+        header + "| a | pass | 20/20 | ≥ 86.1% | 0.9 | 0.9 |\n| b | fail | 0/20 | ≤ 13.9% | 0.5 | 0.5 |\n")
+    text = how_often_wrong(lesson)
+    assert "1 valid and 1 broken answers at 20 seeds each" in text and "every valid answer passed" in text
+    assert "fails at most 13.9% of seeds, and one like the broken ones passes at most 13.9%" in text
+    (tmp_path / "calibration" / "jax-cpu.md").write_text(
+        header + "| a | pass | 299/299 | ≥ 99.0% | 0.9 | 0.9 |\n| b | fail | 1/299 | ≤ 1.6% | 0.5 | 0.8 |\n")
+    text = how_often_wrong(lesson)
+    assert "at 20 to 299 seeds each, under 2 kernel families (onednn-0, jax-cpu)" in text
+    assert "not every answer got its verdict" in text and "passes at most 13.9%" in text  # the largest bound

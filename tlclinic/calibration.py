@@ -178,15 +178,45 @@ def wrong_verdict_bounds(path: Path) -> tuple[float, float]:
     return false_fail, false_pass
 
 
+def _tables(lesson) -> list[Path]:
+    """A lesson's committed calibration tables, TensorFlow's families first."""
+    return sorted((lesson.folder / "calibration").glob("*.md"), key=lambda t: (not t.stem.startswith("onednn-"), t.stem))
+
+
+def _largest_bounds(tables: list[Path]) -> tuple[float, float]:
+    bounds = [wrong_verdict_bounds(t) for t in tables]
+    return max(b[0] for b in bounds), max(b[1] for b in bounds)
+
+
 def readme_row(lesson) -> str:
     """A lesson's row of the README's calibration table, from the tables committed in its folder: each table in
     a few words, and the largest bounds on a wrong verdict over them."""
     root = lesson.folder.parent.parent.parent
-    folder = lesson.folder / "calibration"
-    tables = sorted(folder.glob("*.md"), key=lambda t: (not t.stem.startswith("onednn-"), t.stem))
+    tables = _tables(lesson)
     found = "; ".join(f"[{t.stem}]({t.relative_to(root)}): {summarise_table(t)}" for t in tables)
-    bounds = [wrong_verdict_bounds(t) for t in tables]
-    wrong = (f"valid fails at most {max(b[0] for b in bounds):.1%} of seeds, broken passes at most "
-             f"{max(b[1] for b in bounds):.1%}" if bounds else "-")
+    wrong = ("valid fails at most {:.1%} of seeds, broken passes at most {:.1%}".format(*_largest_bounds(tables))
+             if tables else "-")
+    folder = (lesson.folder / "calibration").relative_to(root)
     return (f"| {lesson.NAME[:2]} | {lesson.CHECK} | "
-            f"{found or f'not yet calibrated: run make calibrate ({folder.relative_to(root)}/)'} | {wrong} |")
+            f"{found or f'not yet calibrated: run make calibrate ({folder}/)'} | {wrong} |")
+
+
+def how_often_wrong(lesson) -> str:
+    """How the lesson's check was calibrated and how often, at most, it is wrong, in a sentence for the student
+    (from the committed tables)."""
+    tables = _tables(lesson)
+    if not tables:
+        return "this check has not been calibrated yet (make calibrate)"
+    per_table = [_rows(t) for t in tables]
+    valid = max(sum(r[1] == "pass" for r in rows) for rows in per_table)  # (names differ between families: lesson
+    broken = max(sum(r[1] == "fail" for r in rows) for rows in per_table)  # 03's suggested rates are measured)
+    seeds = sorted({_passed_of(r)[1] for rows in per_table for r in rows})
+    as_expected = not any(summarise_table(t).startswith("NOT AS EXPECTED") for t in tables)
+    false_fail, false_pass = _largest_bounds(tables)
+    return (f"it was run on {valid} valid and {broken} broken answers at "
+            f"{' to '.join(map(str, seeds[::max(1, len(seeds) - 1)]))} seeds each, under {len(tables)} kernel "
+            f"families ({', '.join(t.stem for t in tables)}): "
+            + ("every valid answer passed and every broken one failed at every seed. "
+               if as_expected else "not every answer got its verdict at every seed (see the tables). ")
+            + f"So, with {CONFIDENCE:.0%} confidence, an answer like the valid ones fails at most {false_fail:.1%} "
+              f"of seeds, and one like the broken ones passes at most {false_pass:.1%}")

@@ -136,6 +136,11 @@ class Lesson(ModuleType):
         return calibration.calibrate(trains, {name: ok for name, (_, ok) in family.items()}, self.assert_converged,
                                      self.graded_metric, seeds, also=self.also_metric)
 
+    def how_often_wrong(self) -> str:
+        """How the check was calibrated and how often, at most, it is wrong (the notebook prints it after
+        ``CHECK``), from the tables committed in the lesson's folder."""
+        return calibration.how_often_wrong(self)
+
     def readme_row(self) -> str:
         """The README's calibration row of this lesson, from the tables committed in its folder."""
         return calibration.readme_row(self)

@@ -239,7 +239,8 @@ def notebook(name: str, title: str):
             "    model = keras.Model(inputs, outputs)\n"
             '    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])\n'
             "    return model", metadata=nbgrader(answer, solution=True)),
-        v4.new_code_cell(f'print("the check asks for:", lesson.CHECK)\nmine = lesson.train({answer})'),
+        v4.new_code_cell(f'print("the check asks for:", lesson.CHECK)\n'
+                        f'print("how often it is wrong:", lesson.how_often_wrong())\nmine = lesson.train({answer})'),
         v4.new_code_cell(
             f"# Check ({SELF_CHECK_POINTS} point): your {answer} crosses to a fresh process as data (nothing else of "
             "this notebook goes\n# with it); there it is rebuilt, trained at seed 0 and must reach what "
