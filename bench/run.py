@@ -9,6 +9,8 @@
    trained on the spot, one trained in the background, a revisit.
 4. ``notebooks``: each lesson's solution notebook executed headless: wall time and the kernel's peak memory.
 5. ``grading``: per lesson, one submission by phase, and a class graded with --jobs 2, per submission.
+6. ``seeds_together``: many seeds of lesson 01's head trained at once (``jax.vmap``, on JAX) against one at a time
+   (``bench/seeds_together.py``), and how far each seed's copy lands from its lone run.
 Every training runs where Keras puts it: on the GPU when there is one (named in the table), else on the CPU.
 Prints a table and writes the figures to build/bench.json.  Timings live here, never in tests.
 """
@@ -211,6 +213,14 @@ def grading_breakdown(batch: int) -> dict:
     return result
 
 
+def seeds_together(seeds: int = 20) -> dict:
+    """``bench/seeds_together.py`` in a process of its own on JAX (its JSON)."""
+    out = subprocess.run([sys.executable, str(Path(__file__).with_name("seeds_together.py")), f"--seeds={seeds}"],
+                         capture_output=True, text=True, check=True,
+                         env={**os.environ, "KERAS_BACKEND": "jax", "TQDM_DISABLE": "1"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def grading_targets(lesson: str) -> float:
     return TARGETS["submission s, lesson 01"] if lesson == next(iter(discover())) else TARGETS["submission s, others"]
 
@@ -250,13 +260,21 @@ def table(results: dict) -> str:
                      f"{g['per_submission_s']:.1f} s", f"< {grading_targets(lesson):.0f} s"))
         rows.append(("  one submission alone", f"{g['one_submission_s']:.1f} s", ""))
         rows += [(f"    {phase}", f"{seconds:.1f} s", "") for phase, seconds in g["phases_s"].items()]
+    together = results.get("seeds_together")
+    if together:
+        differences = sorted(together["prediction_difference_per_seed"])
+        rows += [(f"{together['seeds']} seeds of lesson 01's head, {together['epochs']} epochs, on JAX: one at a time "
+                  "/ all at once (jax.vmap)", f"{together['one_at_a_time_s']:.1f} s / {together['all_at_once_s']:.1f} s",
+                  ""),
+                 ("  each seed's copy against its lone run: largest prediction difference, median / max",
+                  f"{differences[len(differences) // 2]:.1e} / {differences[-1]:.1e}", "")]
     rows.append(("GPU", ", ".join(results["machine"]["gpus"]) or "no GPU", ""))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
     return "\n".join([lines[0], "|" + "|".join("-" * (w + 2) for w in widths) + "|", *lines[1:]])
 
 
-STEPS = ("inception_v3", "head_training", "browser", "notebooks", "grading")
+STEPS = ("inception_v3", "head_training", "browser", "notebooks", "grading", "seeds_together")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
                            "date": time.strftime("%Y-%m-%d")}}
     steps = {"inception_v3": lambda: [question_program_on_inception_v3(q) for q in QUESTION_SIZES],
              "head_training": lambda: question_program_vs_cached(args.epochs), "browser": lambda: browser_flips(args.cycles),
-             "notebooks": notebooks, "grading": lambda: grading_breakdown(args.submissions)}
+             "notebooks": notebooks, "grading": lambda: grading_breakdown(args.submissions),
+             "seeds_together": seeds_together}
     for key in args.only:
         step = steps[key]
         start = time.perf_counter()
