@@ -326,6 +326,29 @@ def test_a_verifier_that_runs_out_of_time_is_retried_alone_then_not_a_zero(tmp_p
     assert {r.status for r in rows} == {"not graded"} and "verifier did not finish within 10 s" in rows[0].message
 
 
+@pytest.mark.e2e
+def test_answers_judged_one_after_another_in_one_verifier_get_the_verdicts_they_get_alone():
+    """One verifier process judges a batch of answers (Keras imported once); what one answer left behind in Keras
+    (layer names, seed generators, traced functions) must not change the next one's verdict or its message."""
+    from tlclinic.lessons.softmax_one_unit.heads import calibration_answers
+
+    lesson = discover()[L01]
+    family = calibration_answers()
+    broken = next(answer for answer, ok in family.values() if ok is False)
+    valid = next(answer for answer, ok in family.values() if ok)
+    valid_request, broken_request = ({"lesson": L01, "answer": crossing.cross(lesson.ANSWER, answer),
+                                      "tests": {"check": 0}} for answer in (valid, broken))
+    first, second, again = verdict.verify_many([valid_request, broken_request, valid_request], 300)
+    [broken_alone] = verdict.verify_many([broken_request], 300)
+
+    def verdict_of(found):
+        return {key: value for key, value in found["check"].items() if key != "seconds"}
+
+    assert (first["check"]["passed"], second["check"]["passed"]) == (True, False), (first, second)
+    assert verdict_of(again) == verdict_of(first)  # the first answer of a fresh process is judged as alone
+    assert verdict_of(second) == verdict_of(broken_alone)
+
+
 def test_answers_that_crossed_as_the_same_data_are_judged_once(tmp_path, monkeypatch):
     judged = []
 
