@@ -52,6 +52,26 @@ def test_the_same_seed_gives_the_same_run_fresh_or_kept_compiled_on_this_backend
     assert other.history["loss"] != runs[0].history["loss"]  # the seed matters: the comparison can fail
 
 
+@pytest.mark.numerics
+def test_a_head_kept_from_one_learning_rate_trains_at_another_as_a_new_build_would():
+    """Lesson 03's slider and sweep train every rate on one traced head: the rate is the optimizer's variable,
+    set from the new build with its fresh state, so a rate's run is the one a new build gives, bit for bit; a
+    ``detached`` run keeps its own weights when the head trains again."""
+    from tlclinic.heads import adam
+    from tlclinic.training import detached
+
+    lesson = discover()["03-learning-rate"]
+    fresh = lesson.train(adam(1e-3), 0, task="regressor", epochs=2)
+    compiled = CompiledHeads()
+    first = detached(lesson.train(adam(0.1), 0, task="regressor", epochs=2, kept=(compiled, "rates")))
+    kept = lesson.train(adam(1e-3), 0, task="regressor", epochs=2, kept=(compiled, "rates"))
+    assert kept.history == fresh.history
+    np.testing.assert_array_equal(kept.final_predictions, fresh.final_predictions)
+    assert first.history["loss"] != kept.history["loss"]  # the rate matters: the comparison can fail
+    (_, _), (x_val, _) = lesson.TASKS["regressor"].features()
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(first.model(x_val)), first.final_predictions)
+
+
 # ------------------------------------------------------------------------------------- calibration's error bounds
 
 @pytest.mark.parametrize("errors, runs", [(0, 20), (0, 299), (1, 20), (3, 50), (19, 20)])

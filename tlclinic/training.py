@@ -1,6 +1,7 @@
 """Training heads on cached features."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -155,9 +156,11 @@ class CompiledHeads:
     """Compiled heads kept by key, so that training one again does not trace a new training function.
 
     ``head(key, build, input_dim, seed)`` returns the model kept under ``key`` with the weights (and dropout
-    seeds) that ``build`` gives under ``seed`` and the optimizer state of a fresh build: the model a new
-    ``build(input_dim)`` would give, already traced.  ``build`` must give the same architecture and
-    optimizer for the same key.  Seed sweeps and calibration retrain this way.
+    seeds) that ``build`` gives under ``seed`` and the optimizer state of a fresh build, its learning rate
+    included: the model a new ``build(input_dim)`` would give, already traced.  ``build`` must give the same
+    architecture and optimizer for the same key; the optimizer's learning rate may differ (a variable that the
+    traced step reads), so one key serves a sweep of rates.  Seed sweeps, rate sweeps and calibration retrain
+    this way.  A run's model is the kept one: read it before the key trains again, or keep it ``detached``.
     """
 
     def __init__(self):
@@ -166,16 +169,23 @@ class CompiledHeads:
     def head(self, key, build: Callable[[int], keras.Model], input_dim: int, seed: int) -> keras.Model:
         keras.utils.set_random_seed(seed)
         fresh = build(input_dim)
+        fresh.optimizer.build(fresh.trainable_variables)
         if key not in self._kept:
-            fresh.optimizer.build(fresh.trainable_variables)
-            self._kept[key] = fresh, [keras.ops.copy(v) for v in fresh.optimizer.variables]
+            self._kept[key] = fresh
             return fresh
-        model, optimizer_state = self._kept[key]
-        for variable, value in zip(model.variables, fresh.variables):
+        model = self._kept[key]
+        for variable, value in zip([*model.variables, *model.optimizer.variables],
+                                   [*fresh.variables, *fresh.optimizer.variables]):
             variable.assign(value)
-        for variable, value in zip(model.optimizer.variables, optimizer_state):
-            variable.assign(keras.ops.copy(value))  # a copy: JAX's fit donates (deletes) the arrays it trains from
         return model
+
+
+def detached(run: Run) -> Run:
+    """``run`` with a model of its own: a copy holding its weights, for a run trained on a kept head
+    (``CompiledHeads``) that must outlive the key's next training."""
+    copy = keras.models.clone_model(run.model)
+    copy.set_weights(run.model.get_weights())
+    return dataclasses.replace(run, model=copy)
 
 
 def train_head(build: Callable[[int], keras.Model], train: tuple[np.ndarray, np.ndarray],

@@ -22,7 +22,7 @@ from ...heads import HeadBuilder, OptimizerFactory, adam
 from ...live import LiveView, log_slider
 from ...plots import side_by_side
 from ...symptoms import distinct_values, loss_reads_logits
-from ...training import Run
+from ...training import CompiledHeads, Run, detached
 from ...doctor import Report, dead_relu_fraction
 from ...lesson import Demo, Lesson, converges, demo as demo_result, examine_training
 from .figures import draw_run, range_test_figure, sweep_figure  # sweep_figure: the notebook draws it
@@ -112,8 +112,10 @@ def collapse_seed(task: str, seeds=range(COLLAPSE_SEEDS)) -> int:
     shows is found here, on this machine, and kept on disk (``results.kept``); seed 0 when none collapses.
     """
     def find() -> int:
+        heads = CompiledHeads()  # every seed trains on one traced head
         for seed in seeds:
-            if distinct_values(train(adam(QUESTION_LEARNING_RATE), seed, task=task).final_predictions) == 1:
+            run = train(adam(QUESTION_LEARNING_RATE), seed, task=task, kept=(heads, task))
+            if distinct_values(run.final_predictions) == 1:
                 return seed
         return 0
 
@@ -149,8 +151,9 @@ def measure(task: str, run: Run) -> dict:
 def sweep(task: str = "classifier", rates=SWEEP, seed: int = 0) -> dict[float, dict[str, list[float]]]:
     """The loss history of the head of ``task`` trained at each learning rate of ``rates`` (computed once per
     machine, ``results.kept``)."""
-    return results.kept("sweep", lambda: {rate: train(adam(rate), seed, task=task).history for rate in rates},
-                        task, tuple(rates), seed)
+    heads = CompiledHeads()  # every rate trains on one traced head
+    return results.kept("sweep", lambda: {rate: train(adam(rate), seed, task=task, kept=(heads, task)).history
+                                          for rate in rates}, task, tuple(rates), seed)
 
 
 def range_test(task: str, seed: int = 0) -> RangeTest:
@@ -182,9 +185,10 @@ def live(task: str = "classifier") -> LiveView:
     """A log-scale learning-rate slider (1e-5 to 1); each move shows the head trained at that rate (once, then
     kept) and its symptoms."""
     draw = draw_with_dead_units(task)
+    heads = CompiledHeads()  # one traced head for every rate: a rate's first run starts training at once
 
     def retrain(rate: float, callbacks=(), on_epoch=None) -> Run:
-        return train(adam(rate), task=task, callbacks=callbacks, on_epoch=on_epoch)
+        return detached(train(adam(rate), task=task, callbacks=callbacks, on_epoch=on_epoch, kept=(heads, task)))
 
     return log_slider(-5, 0, QUESTION_LEARNING_RATE, retrain,
                            lambda run, fig, rate: draw(run, fig, f"Adam({rate:.2g})"), description="learning rate")
