@@ -173,6 +173,22 @@ def test_a_change_to_the_value_the_background_is_training_lets_it_finish_and_sho
     assert view.status.value.startswith("retrained and redrawn in")  # the person waited for its training
 
 
+def test_a_change_to_a_kept_value_is_shown_at_once_and_leaves_the_background_training(background):
+    """Lesson 04 trains a combination for 10 s or more, a batch at a time: a kept combination is drawn without
+    stopping that training, and without waiting for a batch to end."""
+    train = Batches(batches=4, seconds=0.5)  # 2 s a value
+    view = live.toggle(["a", "b", "c"], "a", train, draw_loss)
+    view._picture = handle = Handle()
+    background.watch(view)
+    wait_for(lambda: "c" in train.started)  # "b" is kept, "c" under way
+    view.control.value = "b"
+    assert handle.pictures[-1] is view.experiment.pictures[live.key("b")]
+    assert view.status.value.startswith("redrawn (trained in the background) in")
+    assert train.batches_run.get("c", 0) < 4  # shown while "c" was still training
+    wait_for(lambda: not background.pending(view))
+    assert train.started.count("c") == 1  # not stopped and begun again
+
+
 def test_a_value_that_fails_in_the_background_is_not_tried_again_and_fails_when_chosen(background):
     def train(value, callbacks=(), on_epoch=None):
         if value == "b":

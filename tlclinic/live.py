@@ -8,9 +8,9 @@ A run is deterministic for its value and seed, so each value is trained once: ch
 picture.  A value trained on the spot is redrawn epoch by epoch as its curves grow, so its first picture comes
 after one epoch.  Once a person's JupyterLab holds the control (its widget manager answers a link that only a
 browser runs; a headless run never does), the other values train in a thread of their own, one at a time and
-only while the kernel runs no cell and handles no change: a cell or a change stops that training within a batch
-(a change to the very value under way lets it finish, drawn as it grows), and it goes on once the kernel is idle
-again.  It ends with the kernel.
+only while the kernel runs no cell and handles no change: a cell or a change to a value not yet trained stops
+that training within a batch (a change to the very value under way lets it finish, drawn as it grows), and it goes
+on once the kernel is idle again; a change to a kept value is shown at once and stops nothing.  It ends with the kernel.
 
 The figure is not inside the widget: it is an ordinary image output beside it, updated in place at every change
 (a display handle).  So a saved notebook, reopened, and the HTML report show the last picture, with a line saying
@@ -318,8 +318,11 @@ class LiveView:
         self.status.value = "redrawing…" if kept else "training…"  # never the last change's words by the new picture
         self.awaited = key(value)
         try:
-            with BACKGROUND.foreground(self, value):
+            if kept:  # nothing to train: shown at once, the background's training left to go on
                 self.experiment.set(value, show=self._show)
+            else:
+                with BACKGROUND.foreground(self, value):
+                    self.experiment.set(value, show=self._show)
         except Exception as error:
             self.status.value = f"training failed: {type(error).__name__}: {error}"
             raise
