@@ -114,22 +114,29 @@ def test_every_committed_calibration_row_shows_the_bound_its_counts_give():
                 assert cells[3] == pass_rate_bound(should, passed, runs), f"{table}: {line}"
 
 
-def test_the_notebook_says_how_often_the_check_is_wrong_from_the_committed_tables(tmp_path):
+def test_the_notebook_says_how_often_the_check_is_wrong_from_the_committed_tables(tmp_path, monkeypatch):
     import types
 
-    from tlclinic.calibration import how_often_wrong
+    from tlclinic import calibration
 
+    monkeypatch.setattr(calibration, "numerics_family", lambda: "onednn-1")
     lesson = types.SimpleNamespace(folder=tmp_path)
-    assert "not been calibrated" in how_often_wrong(lesson)
+    assert "not been calibrated" in calibration.how_often_wrong(lesson)
     (tmp_path / "calibration").mkdir()
     header = "| head | should | passed | pass rate, 95% bound | m min | m max |\n|---|---|---|---|---|---|\n"
     (tmp_path / "calibration" / "onednn-0.md").write_text(
         header + "| a | pass | 20/20 | ≥ 86.1% | 0.9 | 0.9 |\n| b | fail | 0/20 | ≤ 13.9% | 0.5 | 0.5 |\n")
-    text = how_often_wrong(lesson)
-    assert "1 valid and 1 broken answers at 20 seeds each" in text and "every valid answer passed" in text
+    text = calibration.how_often_wrong(lesson)
+    assert text.startswith("under the onednn-0 kernels it was run on 1 valid and 1 broken answers at 20 seeds")
+    assert "every valid answer passed" in text
     assert "fails at most 13.9% of seeds, and one like the broken ones passes at most 13.9%" in text
     (tmp_path / "calibration" / "jax-cpu.md").write_text(
         header + "| a | pass | 299/299 | ≥ 99.0% | 0.9 | 0.9 |\n| b | fail | 1/299 | ≤ 1.6% | 0.5 | 0.8 |\n")
-    text = how_often_wrong(lesson)
-    assert "at 20 to 299 seeds each, under 2 kernel families (onednn-0, jax-cpu)" in text
+    text = calibration.how_often_wrong(lesson)
+    assert "at 20 to 299 seeds each" in text and "under 2 kernel families (onednn-0, jax-cpu)" in text
     assert "not every answer got its verdict" in text and "passes at most 13.9%" in text  # the largest bound
+    monkeypatch.setattr(calibration, "numerics_family", lambda: "jax-cpu")  # this machine's own table
+    text = calibration.how_often_wrong(lesson)
+    assert text.startswith("under this machine's kernels (jax-cpu) it was run on 1 valid and 1 broken answers at 299")
+    assert "fails at most 1.0% of seeds, and one like the broken ones passes at most 1.6%" in text
+    assert text.endswith("(also calibrated under onednn-0)")

@@ -108,8 +108,8 @@ def format_calibration(rows: list[Calibration], metric_name: str, also_name: str
              f"{extra}", "|---|---|---|---|---|---|" + ("---|" if also_name else "")]
     for r in rows:
         should = "measured only" if r.should_pass is None else "pass" if r.should_pass else "fail"
-        lines.append(f"| {r.head} | {should} | {r.passed}/{r.seeds} | {pass_rate_bound(r.should_pass, r.passed, r.seeds)} "
-                     f"| {r.metric_min:.3f} | {r.metric_max:.3f} |"
+        bound = pass_rate_bound(r.should_pass, r.passed, r.seeds)
+        lines.append(f"| {r.head} | {should} | {r.passed}/{r.seeds} | {bound} | {r.metric_min:.3f} | {r.metric_max:.3f} |"
                      + (f" {r.also_min:.3f} – {r.also_max:.3f} |" if also_name else ""))
     return "\n".join(lines)
 
@@ -180,12 +180,22 @@ def wrong_verdict_bounds(path: Path) -> tuple[float, float]:
 
 def _tables(lesson) -> list[Path]:
     """A lesson's committed calibration tables, TensorFlow's families first."""
-    return sorted((lesson.folder / "calibration").glob("*.md"), key=lambda t: (not t.stem.startswith("onednn-"), t.stem))
+    tables = (lesson.folder / "calibration").glob("*.md")
+    return sorted(tables, key=lambda t: (not t.stem.startswith("onednn-"), t.stem))
 
 
 def _largest_bounds(tables: list[Path]) -> tuple[float, float]:
     bounds = [wrong_verdict_bounds(t) for t in tables]
     return max(b[0] for b in bounds), max(b[1] for b in bounds)
+
+
+def _bounds_by_family(tables: list[Path]) -> str:
+    """The bounds of each table, the families with equal bounds together: "13.9% / 13.9% (onednn-0, onednn-1)"."""
+    families: dict[tuple[float, float], list[str]] = {}
+    for table in tables:
+        families.setdefault(wrong_verdict_bounds(table), []).append(table.stem)
+    return "; ".join(f"{false_fail:.1%} / {false_pass:.1%} ({', '.join(names)})"
+                     for (false_fail, false_pass), names in families.items())
 
 
 def readme_row(lesson) -> str:
@@ -194,29 +204,33 @@ def readme_row(lesson) -> str:
     root = lesson.folder.parent.parent.parent
     tables = _tables(lesson)
     found = "; ".join(f"[{t.stem}]({t.relative_to(root)}): {summarise_table(t)}" for t in tables)
-    wrong = ("valid fails at most {:.1%} of seeds, broken passes at most {:.1%}".format(*_largest_bounds(tables))
-             if tables else "-")
+    wrong = _bounds_by_family(tables) if tables else "-"
     folder = (lesson.folder / "calibration").relative_to(root)
     return (f"| {lesson.NAME[:2]} | {lesson.CHECK} | "
             f"{found or f'not yet calibrated: run make calibrate ({folder}/)'} | {wrong} |")
 
 
 def how_often_wrong(lesson) -> str:
-    """How the lesson's check was calibrated and how often, at most, it is wrong, in a sentence for the student
-    (from the committed tables)."""
+    """How the lesson's check was calibrated and how often, at most, it is wrong, in a sentence for the student,
+    from the committed tables: the table of this machine's kernels when there is one, else all of them."""
     tables = _tables(lesson)
     if not tables:
         return "this check has not been calibrated yet (make calibrate)"
-    per_table = [_rows(t) for t in tables]
+    own = [t for t in tables if t.stem == numerics_family()]
+    judged = own or tables
+    per_table = [_rows(t) for t in judged]
     valid = max(sum(r[1] == "pass" for r in rows) for rows in per_table)  # (names differ between families: lesson
     broken = max(sum(r[1] == "fail" for r in rows) for rows in per_table)  # 03's suggested rates are measured)
     seeds = sorted({_passed_of(r)[1] for rows in per_table for r in rows})
-    as_expected = not any(summarise_table(t).startswith("NOT AS EXPECTED") for t in tables)
-    false_fail, false_pass = _largest_bounds(tables)
-    return (f"it was run on {valid} valid and {broken} broken answers at "
-            f"{' to '.join(map(str, seeds[::max(1, len(seeds) - 1)]))} seeds each, under {len(tables)} kernel "
-            f"families ({', '.join(t.stem for t in tables)}): "
+    as_expected = not any(summarise_table(t).startswith("NOT AS EXPECTED") for t in judged)
+    false_fail, false_pass = _largest_bounds(judged)
+    where = (f"under this machine's kernels ({own[0].stem})" if own else f"under the {tables[0].stem} kernels"
+             if len(tables) == 1 else f"under {len(tables)} kernel families ({', '.join(t.stem for t in tables)})")
+    others = [t.stem for t in tables if t not in judged]
+    return (f"{where} it was run on {valid} valid and {broken} broken answers at "
+            f"{' to '.join(map(str, seeds[::max(1, len(seeds) - 1)]))} seeds each: "
             + ("every valid answer passed and every broken one failed at every seed. "
                if as_expected else "not every answer got its verdict at every seed (see the tables). ")
             + f"So, with {CONFIDENCE:.0%} confidence, an answer like the valid ones fails at most {false_fail:.1%} "
-              f"of seeds, and one like the broken ones passes at most {false_pass:.1%}")
+              f"of seeds, and one like the broken ones passes at most {false_pass:.1%}"
+            + (f" (also calibrated under {', '.join(others)})" if others else ""))

@@ -69,7 +69,8 @@ def calibration_rows(lessons) -> str:
     """The README's calibration table, one row per lesson, from the tables committed in the lessons' folders."""
     from .calibration import CONFIDENCE
 
-    lines = [f"| lesson | the check | calibration tables | wrong verdicts ({CONFIDENCE:.0%} bounds) |", "|---|---|---|---|"]
+    wrong = f"wrong verdicts at most ({CONFIDENCE:.0%}): a valid answer fails / a broken one passes"
+    lines = [f"| lesson | the check | calibration tables | {wrong} |", "|---|---|---|---|"]
     return "\n".join(lines + [lesson.readme_row() for lesson in lessons])
 
 
