@@ -61,10 +61,10 @@ def test_a_head_kept_from_one_learning_rate_trains_at_another_as_a_new_build_wou
     from tlclinic.training import detached
 
     lesson = discover()["03-learning-rate"]
-    fresh = lesson.train(adam(1e-3), 0, task="regressor", epochs=2)
+    fresh = lesson.train(adam(1e-3), 0, task="regressor", epochs=1)
     compiled = CompiledHeads()
-    first = detached(lesson.train(adam(0.1), 0, task="regressor", epochs=2, kept=(compiled, "rates")))
-    kept = lesson.train(adam(1e-3), 0, task="regressor", epochs=2, kept=(compiled, "rates"))
+    first = detached(lesson.train(adam(0.1), 0, task="regressor", epochs=1, kept=(compiled, "rates")))
+    kept = lesson.train(adam(1e-3), 0, task="regressor", epochs=1, kept=(compiled, "rates"))
     assert kept.history == fresh.history
     np.testing.assert_array_equal(kept.final_predictions, fresh.final_predictions)
     assert first.history["loss"] != kept.history["loss"]  # the rate matters: the comparison can fail
