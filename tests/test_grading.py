@@ -195,7 +195,7 @@ def reads_secrets(home, other_submission):
         "raise RuntimeError(f'LEAKED {found}' if found else f'read nothing of {len(targets)} targets')")
 
 
-@pytest.fixture(scope="session")  # once per worker, even when other modules' tests run between its tests
+@pytest.fixture(scope="session")  # once: its tests share a group (one worker), whatever runs between them
 def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
     home = tmp_path_factory.mktemp("home")
