@@ -318,11 +318,9 @@ class LiveView:
         self.status.value = "redrawing…" if kept else "training…"  # never the last change's words by the new picture
         self.awaited = key(value)
         try:
-            if kept:  # nothing to train: shown at once, the background's training left to go on
+            # nothing to train for a kept value: shown at once, the background's training left to go on
+            with contextlib.nullcontext() if kept else BACKGROUND.foreground(self, value):
                 self.experiment.set(value, show=self._show)
-            else:
-                with BACKGROUND.foreground(self, value):
-                    self.experiment.set(value, show=self._show)
         except Exception as error:
             self.status.value = f"training failed: {type(error).__name__}: {error}"
             raise
