@@ -313,7 +313,7 @@ def test_a_machine_failure_is_retried_with_twice_the_time_then_not_graded(tmp_pa
 def test_a_verifier_that_runs_out_of_time_is_retried_alone_then_not_a_zero(tmp_path, monkeypatch):
     calls = []
 
-    def slow(requests, timeout, sandboxed):
+    def slow(requests, timeout, sandboxed, started=None):
         calls.append((len(requests), timeout))
         return [None] * len(requests), f"the verifier did not finish within {timeout:.0f} s"
 
@@ -352,7 +352,7 @@ def test_answers_judged_one_after_another_in_one_verifier_get_the_verdicts_they_
 def test_answers_that_crossed_as_the_same_data_are_judged_once(tmp_path, monkeypatch):
     judged = []
 
-    def verifier(requests, timeout, sandboxed):
+    def verifier(requests, timeout, sandboxed, started=None):
         judged.extend(requests)
         return [{test: {"passed": True, "message": "", "seed": seed} for test, seed in r["tests"].items()}
                 for r in requests], ""
@@ -364,6 +364,41 @@ def test_answers_that_crossed_as_the_same_data_are_judged_once(tmp_path, monkeyp
     rows = judge.grade_all(tmp_path / "subs", 1, timeout=5, log=lambda *a, **k: None, sandboxed=False)
     assert [r["answer"]["model"] for r in judged] == [1, 2]
     assert {r.student for r in rows if r.points == r.max_points} == {"ann", "ben", "cat"}
+
+
+def test_the_verifiers_start_before_the_answers_are_taken_and_judge_them_or_are_stopped(tmp_path, monkeypatch):
+    """A verifier starts (and imports Keras) while the sandbox takes the answer; the grader then hands it the
+    answer to judge.  One not needed (every answer ended in the sandbox) is stopped: none is left running."""
+    calls, started, events = [], [], []
+    real_start = verdict.jail.start
+
+    def start(*args, **kwargs):
+        events.append("verifier started")
+        started.append(real_start(*args, **kwargs))
+        return started[-1]
+
+    def run_answer(*args, **kwargs):
+        events.append("answer taken")
+        return outcomes.pop(0)
+
+    def verifier(requests, timeout, sandboxed, process=None):
+        calls.append(process)
+        return [{test: {"passed": True, "message": "", "seed": seed, "seconds": 0.0}
+                 for test, seed in r["tests"].items()} for r in requests], ""
+
+    outcomes = [sandbox.Outcome(crossed={"kind": "head"}), sandbox.Outcome(error="your answer cell raised X")]
+    monkeypatch.setattr(sandbox, "run_answer", run_answer)
+    monkeypatch.setattr(verdict.jail, "start", start)
+    monkeypatch.setattr(verdict, "_run_verifier", verifier)
+    write_submissions(tmp_path / "subs", {name: (L01, SOURCE, None, None, None) for name in ("ann", "ben")})
+    for student, points in (("ann", 5), ("ben", 0)):
+        [sub] = judge.grade_course(tmp_path / "subs" / student / f"{L01}.ipynb", 2, timeout=5,
+                                   log=lambda *a, **k: None, sandboxed=False)
+        assert events == ["verifier started", "answer taken"]  # one answer: one verifier, started first
+        assert calls == ([started[0]] if points else [])  # the answer judged by it, or nothing to judge
+        assert sum(row.points for row in sub.rows) == points, sub.rows
+        assert started[0].process.poll() is not None  # none is left running
+        calls.clear(), started.clear(), events.clear()
 
 
 def test_the_grader_takes_each_tests_points_and_seed_from_the_source_notebook():

@@ -52,7 +52,7 @@ class FakeMachine:
                                    student_fault=False)
         return sandbox.Outcome(crossed={"lesson": lesson, "code": code})
 
-    def run_verifier(self, requests, timeout, sandboxed):
+    def run_verifier(self, requests, timeout, sandboxed, started=None):
         def verdicts(request):
             passed = "BEGIN SOLUTION" in request["answer"]["code"]
             return {test: {"passed": passed, "message": "" if passed else "did not converge", "seed": seed}

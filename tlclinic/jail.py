@@ -15,7 +15,8 @@ Both the student's answer (``grader.sandbox``) and the verifier that judges it (
   threads (``RLIMIT_NPROC``, per user id and so per sandbox), the size of any file it writes, the size of each
   ``tmpfs``, and the time (the whole process group is killed at ``timeout``).
 * **nothing from the environment** but what ``KEPT_ENVIRONMENT`` names.
-* **channels the process cannot forge**: its input arrives on stdin; it hands its result over a pipe
+* **channels the process cannot forge**: its input arrives on stdin (``start`` may start it before that input
+  exists: the verifier imports Keras while the answer is still being taken); it hands its result over a pipe
   (``result``); and the *set-up* pipe says that the trusted part of the work is done.  The process writes to that
   pipe and closes it before it runs any code it does not trust, so nothing that code does (deleting a file,
   exiting, crashing, sleeping) can take back that the set-up finished: whose fault a failure is rests on it.
@@ -167,32 +168,77 @@ def run(module: str, arguments: list[str], stdin: bytes, timeout: float, limits:
     """``python -m module --result-fd R --setup-fd S [limits] arguments`` in the sandbox, fed ``stdin``, stopped
     (its whole process group) at ``timeout`` seconds.  Unsandboxed (``--no-sandbox``, for trusted notebooks only)
     it runs as a plain child process with the same pipes and limits but the grader's files and user."""
+    return start(module, arguments, limits, hidden, sandboxed).finish(stdin, timeout)
+
+
+def start(module: str, arguments: list[str], limits: Limits, hidden: list[Path] = (),
+          sandboxed: bool = True) -> "Started":
+    """``run``'s process started now, its input given later (``Started.finish``): a process that imports what it
+    needs before it reads stdin (the verifier) does so while the grader is still preparing that input."""
     uid = UNPRIVILEGED_IDS[0] + secrets.randbelow(UNPRIVILEGED_IDS[1] - UNPRIVILEGED_IDS[0])
+    tmp = tempfile.TemporaryDirectory(prefix="tlclinic-jail-")
+    try:
+        wrapper = bwrap_command(hidden, limits, _identity_files(Path(tmp.name), uid)) if sandboxed else []
+    except BaseException:
+        tmp.cleanup()
+        raise
     setup_r, setup_w = os.pipe()
     result_r, result_w = os.pipe()
-    with tempfile.TemporaryDirectory(prefix="tlclinic-jail-") as tmp:
-        wrapper = bwrap_command(hidden, limits, _identity_files(Path(tmp), uid)) if sandboxed else []
-        command = [*wrapper, sys.executable, "-m", module, f"--result-fd={result_w}", f"--setup-fd={setup_w}",
-                   *limits.as_arguments(sandboxed), *arguments]
-        finished = Finished()
+    command = [*wrapper, sys.executable, "-m", module, f"--result-fd={result_w}", f"--setup-fd={setup_w}",
+               *limits.as_arguments(sandboxed), *arguments]
+    try:
+        environment = _environment(uid, "/tmp") if sandboxed else _environment(None, tmp.name)
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, env=environment, start_new_session=True,
+                                   pass_fds=(setup_w, result_w), cwd=tmp.name,
+                                   preexec_fn=lambda: _limit_memory(limits.memory))
+    except BaseException:
+        for fd in (setup_r, result_r):
+            os.close(fd)
+        tmp.cleanup()
+        raise
+    finally:
+        os.close(setup_w)
+        os.close(result_w)
+    return Started(process, {setup_r: "setup", result_r: "result"}, tmp, sandboxed)
+
+
+@dataclass
+class Started:
+    """A jailed process started by ``start``, waiting for its input."""
+
+    process: subprocess.Popen
+    pipes: dict[int, str]  # our ends of its set-up and result pipes
+    tmp: tempfile.TemporaryDirectory
+    sandboxed: bool
+    started: float = field(default_factory=time.time)
+
+    def finish(self, stdin: bytes, timeout: float) -> Finished:
+        """Feed ``stdin`` and collect what the process hands over, stopping it (its whole process group) at
+        ``timeout`` seconds from now."""
+        finished = Finished(started=self.started)
         try:
-            environment = _environment(uid, "/tmp") if sandboxed else _environment(None, tmp)
-            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, env=environment, start_new_session=True,
-                                       pass_fds=(setup_w, result_w), cwd=tmp,
-                                       preexec_fn=lambda: _limit_memory(limits.memory))
+            _exchange(self.process, stdin, self.pipes, finished, timeout)
         finally:
-            os.close(setup_w)
-            os.close(result_w)
-        try:
-            _exchange(process, stdin, {setup_r: "setup", result_r: "result"}, finished, timeout)
-        finally:
-            for fd in (setup_r, result_r):
-                os.close(fd)
-    finished.seconds = time.time() - finished.started
-    if sandboxed and finished.returncode == 1 and not finished.setup_done and "bwrap:" in finished.log:
-        raise SandboxUnavailable(f"{finished.log.strip().splitlines()[-1]}. {APPARMOR_HINT}")
-    return finished
+            self._close()
+        finished.seconds = time.time() - finished.started
+        if (self.sandboxed and finished.returncode == 1 and not finished.setup_done
+                and "bwrap:" in finished.log):
+            raise SandboxUnavailable(f"{finished.log.strip().splitlines()[-1]}. {APPARMOR_HINT}")
+        return finished
+
+    def cancel(self) -> None:
+        """Stop the process unless it was finished: its input was never needed."""
+        if self.pipes:
+            _kill(self.process)
+            self.process.wait()
+            self._close()
+
+    def _close(self) -> None:
+        for fd in self.pipes:
+            os.close(fd)
+        self.pipes = {}
+        self.tmp.cleanup()
 
 
 def _limit_memory(memory: int) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from typing import Any
+from typing import Any, Iterator
 
 from . import jail
 from .crossing import Refused, cross, rebuild
@@ -48,10 +48,25 @@ def judge(lesson, crossed: dict, seed: int) -> tuple[bool, str]:
     return True, lesson.summary(result)
 
 
-def _run_verifier(requests: list[dict], timeout: float, sandboxed: bool = False) -> tuple[list[dict | None], str]:
-    """One verifier process over ``requests``: their verdicts (None for any it did not finish), and why not
-    (``MEMORY``-prefixed when it ran out of the memory ``LIMITS`` gives it)."""
-    finished = jail.run(VERIFIER, [], json.dumps(requests).encode(), timeout, LIMITS, [], sandboxed)
+@contextlib.contextmanager
+def verifiers_started(count: int, sandboxed: bool = False) -> Iterator[list[jail.Started]]:
+    """``count`` verifier processes started now, importing Keras while the grader still takes the answers they
+    will judge (each given to ``verify_many(..., started=)``); any not used by the end is stopped."""
+    started = []
+    try:
+        started.extend(jail.start(VERIFIER, [], LIMITS, [], sandboxed) for _ in range(count))
+        yield started
+    finally:
+        for verifier in started:
+            verifier.cancel()
+
+
+def _run_verifier(requests: list[dict], timeout: float, sandboxed: bool = False,
+                  started: jail.Started | None = None) -> tuple[list[dict | None], str]:
+    """One verifier process (``started``, or a new one) over ``requests``: their verdicts (None for any it did not
+    finish), and why not (``MEMORY``-prefixed when it ran out of the memory ``LIMITS`` gives it)."""
+    started = started or jail.start(VERIFIER, [], LIMITS, [], sandboxed)
+    finished = started.finish(json.dumps(requests).encode(), timeout)
     found = [json.loads(line) for line in finished.result.decode().splitlines() if line.strip()][:len(requests)]
     why = ""
     if finished.timed_out:
@@ -64,16 +79,18 @@ def _run_verifier(requests: list[dict], timeout: float, sandboxed: bool = False)
     return found + [None] * (len(requests) - len(found)), why
 
 
-def verify_many(requests: list[dict], timeout: float, sandboxed: bool = False) -> list[dict | str]:
+def verify_many(requests: list[dict], timeout: float, sandboxed: bool = False,
+                started: jail.Started | None = None) -> list[dict | str]:
     """Each request ``{"lesson", "answer", "tests": {grade_id: seed}}`` -> grade_id -> verdict, or a string saying
     why the machine could not judge it.
 
     One fresh process judges them in turn (``timeout`` seconds each, summed), so Keras is imported once for many
     answers; any request it did not finish is tried again alone with twice the time.  An answer that makes the
     verifier run out of its memory alone, twice, fails every test: its configuration asked for more than the
-    grader gives any answer (the memory of every valid answer is well inside ``LIMITS``).
+    grader gives any answer (the memory of every valid answer is well inside ``LIMITS``).  ``started``: a verifier
+    already started (``verifiers_started``), for the first process.
     """
-    results: list[dict | str | None] = list(_run_verifier(requests, timeout * len(requests), sandboxed)[0])
+    results: list[dict | str | None] = list(_run_verifier(requests, timeout * len(requests), sandboxed, started)[0])
     for index, found in enumerate(results):
         if found is None:
             again, why = _run_verifier([requests[index]], 2 * timeout, sandboxed)

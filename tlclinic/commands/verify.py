@@ -20,9 +20,9 @@ def main(inside: jail.Inside) -> int:
     from ..lessons import load
     from ..verdict import judge
 
-    requests = json.loads(sys.stdin.buffer.read())
     with silenced_native_stderr():
         import keras  # noqa: F401  (TensorFlow's start-up lines go nowhere)
+    requests = json.loads(sys.stdin.buffer.read())  # read after the imports: the grader may start us early
     for request in requests:
         lesson, verdicts = load(request["lesson"]), {}
         for test, seed in request["tests"].items():

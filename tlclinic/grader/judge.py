@@ -6,7 +6,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .. import verdict
+from .. import jail, verdict
 from ..console import quiet, silenced_native_stderr
 from ..lessons import load
 from .shards import (WHOLE, Shard, find_submissions, grading_identity, relative, reusable, root_of,
@@ -14,8 +14,10 @@ from .shards import (WHOLE, Shard, find_submissions, grading_identity, relative,
 from .submissions import Row, Submission, answer, student_of
 
 
-def judge_all(subs: list[Submission], jobs: int, timeout: int, sandboxed: bool = True) -> None:
-    """The verifier's verdicts on every answered submission, ``jobs`` verifier processes at a time.
+def judge_all(subs: list[Submission], jobs: int, timeout: int, sandboxed: bool = True,
+              started: list[jail.Started] = ()) -> None:
+    """The verifier's verdicts on every answered submission, ``jobs`` verifier processes at a time (the first ones
+    ``started`` already: ``verdict.verifiers_started``).
 
     A verdict depends only on the lesson, the crossed answer and the seed (training is deterministic for them),
     so answers that crossed as the same data are judged once: a class whose students hand in the untouched
@@ -27,28 +29,35 @@ def judge_all(subs: list[Submission], jobs: int, timeout: int, sandboxed: bool =
             load(lesson).prepare()
     alike: dict[str, list[Submission]] = {}
     for sub in (s for s in subs if s.rows is None):
-        tests = {test: graded.seed for test, graded in load(sub.lesson).graded_tests().items()}
-        key = json.dumps([sub.lesson, sub.crossed, tests], sort_keys=True)
+        key = json.dumps([sub.lesson, sub.crossed, seeds_of(sub.lesson)], sort_keys=True)
         alike.setdefault(key, []).append(sub)
     groups = list(alike.values())
-    chunks = [groups[i::max(1, jobs)] for i in range(max(1, jobs))]
+    chunks = [chunk for i in range(max(1, jobs)) if (chunk := groups[i::max(1, jobs)])]
 
-    def judge_chunk(chunk: list[list[Submission]]) -> None:
-        requests = [{"lesson": group[0].lesson, "answer": group[0].crossed,
-                     "tests": {test: graded.seed for test, graded in load(group[0].lesson).graded_tests().items()}}
+    def judge_chunk(chunk: list[list[Submission]], verifier: jail.Started | None) -> None:
+        requests = [{"lesson": group[0].lesson, "answer": group[0].crossed, "tests": seeds_of(group[0].lesson)}
                     for group in chunk]
-        for group, found in zip(chunk, verdict.verify_many(requests, timeout, sandboxed)):
+        for group, found in zip(chunk, verdict.verify_many(requests, timeout, sandboxed, verifier)):
             for sub in group:
                 sub.rows = sub.conclude(found)
+                if isinstance(found, dict):
+                    sub.seconds = {**(sub.seconds or {}), **{f"test {test}": f.get("seconds", 0.0)
+                                                             for test, f in found.items()}}
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        list(pool.map(judge_chunk, [c for c in chunks if c]))
+        list(pool.map(judge_chunk, chunks, [*started[:len(chunks)], *[None] * (len(chunks) - len(started))]))
+
+
+def seeds_of(lesson: str) -> dict[str, int]:
+    """grade_id -> seed of each graded test of ``lesson``."""
+    return {test: graded.seed for test, graded in load(lesson).graded_tests().items()}
 
 
 def grade_submission(path: Path, root: Path, timeout: int = 180, sandboxed: bool = True) -> list[Row]:
     """Grade one submitted notebook; never raises for a bad submission (nor for a failing machine)."""
-    sub = answer(path, root, timeout, sandboxed)
-    judge_all([sub], 1, timeout, sandboxed)
+    with verdict.verifiers_started(1, sandboxed) as started:  # importing Keras while the answer is taken
+        sub = answer(path, root, timeout, sandboxed)
+        judge_all([sub], 1, timeout, sandboxed, started)
     return sub.rows
 
 
@@ -62,11 +71,14 @@ def grade_course(target: Path, jobs: int, timeout: int = 180, log=print, sandbox
     identity, previous = grading_identity(timeout, sandboxed), previous or {}
     keys = {p: submission_key(p, identity) for p in paths}
     kept = {p: sub for p in paths if (sub := reusable(p, keys[p], previous.get(relative(p, root))))}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        fresh = list(pool.map(lambda p: answer(p, root, timeout, sandboxed), [p for p in paths if p not in kept]))
-    log(f"answers of {len(fresh)} submission(s) taken; judging {sum(s.rows is None for s in fresh)}"
-        + (f"; {len(kept)} unchanged since the last run, their grades reused" if kept else ""), flush=True)
-    judge_all(fresh, jobs, timeout, sandboxed)
+    to_answer = [p for p in paths if p not in kept]
+    # The verifiers import Keras while the answers are taken: a submission alone waits for nothing but its answer.
+    with verdict.verifiers_started(min(max(1, jobs), len(to_answer)), sandboxed) as started:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            fresh = list(pool.map(lambda p: answer(p, root, timeout, sandboxed), to_answer))
+        log(f"answers of {len(fresh)} submission(s) taken; judging {sum(s.rows is None for s in fresh)}"
+            + (f"; {len(kept)} unchanged since the last run, their grades reused" if kept else ""), flush=True)
+        judge_all(fresh, jobs, timeout, sandboxed, started)
     answered = {sub.path: sub for sub in fresh}
     subs = [kept[p] if p in kept else answered[p] for p in paths]
     for done, sub in enumerate(subs, 1):

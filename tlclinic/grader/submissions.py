@@ -88,7 +88,7 @@ class Submission:
     rows: list[Row] | None = None
     key: str = ""  # the content hash that decides whether a later run may reuse the rows
     reused: bool = False  # the rows are the last run's, the submission unchanged since
-    seconds: dict | None = None  # the answer's process, phase by phase (``sandbox.PHASES``; for make bench)
+    seconds: dict | None = None  # for make bench: the answer's process by phase (``sandbox.PHASES``), each test's
 
     def zero(self, message: str, status: str = "graded") -> "Submission":
         self.rows = [Row(self.student, self.lesson, test, 0.0, points, message, status)
