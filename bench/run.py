@@ -211,7 +211,7 @@ def grading_breakdown(batch: int) -> dict:
             assert all(row.points == row.max_points for row in sub.rows), sub.rows  # the solution: full marks
             answer_phases = {phase: sub.seconds[phase] for phase in sub.seconds if not phase.startswith("test ")}
             phases = {f"answer: {phase}": seconds for phase, seconds in answer_phases.items()}
-            phases["answer: bubblewrap and reading the notebook"] = (marks["answered"] - begun
+            phases["answer: the grader reading it, bubblewrap, starting the verifier"] = (marks["answered"] - begun
                                                                      - sum(answer_phases.values()))
             phases["verifier: the answer taken to its grades"] = judged - marks["answered"]
             phases.update({f"    verifier: {phase}": s for phase, s in sub.seconds.items() if phase.startswith("test ")})

@@ -366,9 +366,11 @@ def test_answers_that_crossed_as_the_same_data_are_judged_once(tmp_path, monkeyp
     assert {r.student for r in rows if r.points == r.max_points} == {"ann", "ben", "cat"}
 
 
-def test_the_verifiers_start_before_the_answers_are_taken_and_judge_them_or_are_stopped(tmp_path, monkeypatch):
-    """A verifier starts (and imports Keras) while the sandbox takes the answer; the grader then hands it the
-    answer to judge.  One not needed (every answer ended in the sandbox) is stopped: none is left running."""
+def test_a_verifier_starts_on_a_free_core_before_the_answer_is_taken_and_judges_it_or_is_stopped(tmp_path,
+                                                                                                  monkeypatch):
+    """With a core the answers leave free, a verifier starts (and imports Keras) while the sandbox takes the
+    answer; the grader then hands it the answer to judge.  One not needed (the answer ended in the sandbox) is
+    stopped: none is left running.  A class that fills every job starts none early: no more processes at once."""
     calls, started, events = [], [], []
     real_start = verdict.jail.start
 
@@ -399,6 +401,9 @@ def test_the_verifiers_start_before_the_answers_are_taken_and_judge_them_or_are_
         assert sum(row.points for row in sub.rows) == points, sub.rows
         assert started[0].process.poll() is not None  # none is left running
         calls.clear(), started.clear(), events.clear()
+    outcomes.extend([sandbox.Outcome(crossed={"kind": "head"}), sandbox.Outcome(crossed={"kind": "head"})])
+    judge.grade_course(tmp_path / "subs", 2, timeout=5, log=lambda *a, **k: None, sandboxed=False)
+    assert events == ["answer taken", "answer taken"] and not started and calls == [None]  # judged once, as before
 
 
 def test_the_grader_takes_each_tests_points_and_seed_from_the_source_notebook():

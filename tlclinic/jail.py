@@ -1,6 +1,7 @@
 """A process that can harm nothing and read nothing it does not need: how the grader runs what it does not trust.
 
-Both the student's answer (``grader.sandbox``) and the verifier that judges it (``verdict``) run through ``run``:
+Both the student's answer (``grader.sandbox``) and the verifier that judges it (``verdict``) run through ``run``
+(or ``start``, then ``Started.finish``):
 
 * **bubblewrap**: a new mount, PID, IPC, UTS and network namespace; the Python installation, the system's
   libraries and the workbook mounted read-only, the workbook's private folders (``hidden``) masked; of ``/etc``
@@ -90,7 +91,7 @@ class Finished:
     returncode: int | None = None  # None: killed at the time limit
     setup_done: bool = False  # it said, before running code it does not trust, that the trusted part was done
     overflowed: bool = False  # it wrote more than ``MAX_RESULT`` on its result pipe and was stopped
-    seconds: float = 0.0
+    seconds: float = 0.0  # from its start (``start``: a process started early counts its wait for input)
     started: float = field(default_factory=time.time)
 
     @property
@@ -176,31 +177,30 @@ def start(module: str, arguments: list[str], limits: Limits, hidden: list[Path] 
     """``run``'s process started now, its input given later (``Started.finish``): a process that imports what it
     needs before it reads stdin (the verifier) does so while the grader is still preparing that input."""
     uid = UNPRIVILEGED_IDS[0] + secrets.randbelow(UNPRIVILEGED_IDS[1] - UNPRIVILEGED_IDS[0])
-    tmp = tempfile.TemporaryDirectory(prefix="tlclinic-jail-")
+    tmp, ours, theirs = tempfile.TemporaryDirectory(prefix="tlclinic-jail-"), [], []
     try:
         wrapper = bwrap_command(hidden, limits, _identity_files(Path(tmp.name), uid)) if sandboxed else []
-    except BaseException:
-        tmp.cleanup()
-        raise
-    setup_r, setup_w = os.pipe()
-    result_r, result_w = os.pipe()
-    command = [*wrapper, sys.executable, "-m", module, f"--result-fd={result_w}", f"--setup-fd={setup_w}",
-               *limits.as_arguments(sandboxed), *arguments]
-    try:
+        for _ in ("setup", "result"):
+            read, write = os.pipe()
+            ours.append(read)
+            theirs.append(write)
+        setup_w, result_w = theirs
+        command = [*wrapper, sys.executable, "-m", module, f"--result-fd={result_w}", f"--setup-fd={setup_w}",
+                   *limits.as_arguments(sandboxed), *arguments]
         environment = _environment(uid, "/tmp") if sandboxed else _environment(None, tmp.name)
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, env=environment, start_new_session=True,
                                    pass_fds=(setup_w, result_w), cwd=tmp.name,
                                    preexec_fn=lambda: _limit_memory(limits.memory))
     except BaseException:
-        for fd in (setup_r, result_r):
+        for fd in ours:
             os.close(fd)
         tmp.cleanup()
         raise
     finally:
-        os.close(setup_w)
-        os.close(result_w)
-    return Started(process, {setup_r: "setup", result_r: "result"}, tmp, sandboxed)
+        for fd in theirs:
+            os.close(fd)
+    return Started(process, dict(zip(ours, ("setup", "result"))), tmp, sandboxed)
 
 
 @dataclass
@@ -219,6 +219,10 @@ class Started:
         finished = Finished(started=self.started)
         try:
             _exchange(self.process, stdin, self.pipes, finished, timeout)
+        except BaseException:
+            _kill(self.process)
+            self.process.wait()
+            raise
         finally:
             self._close()
         finished.seconds = time.time() - finished.started
@@ -228,10 +232,11 @@ class Started:
         return finished
 
     def cancel(self) -> None:
-        """Stop the process unless it was finished: its input was never needed."""
-        if self.pipes:
+        """Stop the process and close its pipes unless ``finish`` did: its input was never needed."""
+        if self.process.poll() is None:
             _kill(self.process)
             self.process.wait()
+        if self.pipes:
             self._close()
 
     def _close(self) -> None:

@@ -22,7 +22,9 @@ def main(inside: jail.Inside) -> int:
 
     with silenced_native_stderr():
         import keras  # noqa: F401  (TensorFlow's start-up lines go nowhere)
-    requests = json.loads(sys.stdin.buffer.read())  # read after the imports: the grader may start us early
+    # Keras is imported (by tlclinic's own start too) before the requests are read: the grader starts the verifier
+    # while it still takes the answers (``verdict.verifiers_started``).
+    requests = json.loads(sys.stdin.buffer.read())
     for request in requests:
         lesson, verdicts = load(request["lesson"]), {}
         for test, seed in request["tests"].items():

@@ -7,8 +7,9 @@ A submitted file is read, never changed or executed as it is.  For each submissi
    their grade id, or else by the name they define) run after the lesson's own set-up cell in a jailed process
    (``sandbox``, through ``jail``), which hands back the answer as data;
 2. ``judge``: the verdicts.  A fresh verifier process (``verdict``), in which no student code runs, rebuilds the
-   answer from that data, trains it and checks it at each graded test's seed.  It starts with the answer's
-   process and imports Keras meanwhile, so a submission graded alone waits for one start-up, not two.  Its verdicts are the grade:
+   answer from that data, trains it and checks it at each graded test's seed.  On a job the answers leave free it
+   starts with the answer's process and imports Keras meanwhile, so a submission graded alone waits for one
+   start-up, not two.  Its verdicts are the grade:
    nothing the notebook prints or stores is read;
 3. ``shards``: which submissions a run grades (``--shard K/N``, a share of the students), the manifest of what it
    graded (a submission unchanged since the last run keeps its rows), and the merge of shards into one course;

@@ -55,9 +55,8 @@ def seeds_of(lesson: str) -> dict[str, int]:
 
 def grade_submission(path: Path, root: Path, timeout: int = 180, sandboxed: bool = True) -> list[Row]:
     """Grade one submitted notebook; never raises for a bad submission (nor for a failing machine)."""
-    with verdict.verifiers_started(1, sandboxed) as started:  # importing Keras while the answer is taken
-        sub = answer(path, root, timeout, sandboxed)
-        judge_all([sub], 1, timeout, sandboxed, started)
+    sub = answer(path, root, timeout, sandboxed)
+    judge_all([sub], 1, timeout, sandboxed)
     return sub.rows
 
 
@@ -72,8 +71,10 @@ def grade_course(target: Path, jobs: int, timeout: int = 180, log=print, sandbox
     keys = {p: submission_key(p, identity) for p in paths}
     kept = {p: sub for p in paths if (sub := reusable(p, keys[p], previous.get(relative(p, root))))}
     to_answer = [p for p in paths if p not in kept]
-    # The verifiers import Keras while the answers are taken: a submission alone waits for nothing but its answer.
-    with verdict.verifiers_started(min(max(1, jobs), len(to_answer)), sandboxed) as started:
+    # On the cores the answers leave free, verifiers import Keras while the answers are taken: a submission graded
+    # alone waits for one start-up, not two.  Never more processes at once than ``jobs``, as without them.
+    early = min(len(to_answer), max(0, jobs - len(to_answer)))
+    with verdict.verifiers_started(early, sandboxed) as started:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             fresh = list(pool.map(lambda p: answer(p, root, timeout, sandboxed), to_answer))
         log(f"answers of {len(fresh)} submission(s) taken; judging {sum(s.rows is None for s in fresh)}"
