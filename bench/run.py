@@ -18,6 +18,7 @@ Prints a table and writes the figures to build/bench.json.  Timings live here, n
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -231,7 +232,7 @@ def distinct_class(root: Path, size: int) -> tuple[Path, dict[str, bool]]:
     source = nbformat.read(source_notebook(lesson), as_version=4)
     valid = {}
     for i in range(size):
-        nb, student = nbformat.from_dict(json.loads(json.dumps(source))), f"student{i:03d}"
+        nb, student = copy.deepcopy(source), f"student{i:03d}"
         valid[student] = i % 2 == 0
         cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "build_head")
         cell.source = (

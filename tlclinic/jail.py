@@ -219,12 +219,8 @@ class Started:
         finished = Finished(started=self.started)
         try:
             _exchange(self.process, stdin, self.pipes, finished, timeout)
-        except BaseException:
-            _kill(self.process)
-            self.process.wait()
-            raise
         finally:
-            self._close()
+            self.cancel()  # the pipes; and the process too, when the exchange failed before it ended
         finished.seconds = time.time() - finished.started
         if (self.sandboxed and finished.returncode == 1 and not finished.setup_done
                 and "bwrap:" in finished.log):
@@ -232,14 +228,11 @@ class Started:
         return finished
 
     def cancel(self) -> None:
-        """Stop the process and close its pipes unless ``finish`` did: its input was never needed."""
+        """Stop the process (unless it has ended) and release its pipes and folder: ``finish`` ends this way, and
+        a process whose input was never needed is stopped this way."""
         if self.process.poll() is None:
             _kill(self.process)
             self.process.wait()
-        if self.pipes:
-            self._close()
-
-    def _close(self) -> None:
         for fd in self.pipes:
             os.close(fd)
         self.pipes = {}
