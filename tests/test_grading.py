@@ -435,6 +435,91 @@ def test_unsafe_configs_are_refused_before_anything_is_built():
     crossing.refuse_unsafe({"module": "builtins", "class_name": "function", "config": "binary_crossentropy"})
 
 
+def test_how_an_answer_is_trained_run_eagerly_or_compiled_by_xla_is_the_graders_choice_not_the_answers():
+    """A compile config records ``jit_compile`` as its backend resolved it: an answer crosses without it, and the
+    verifier compiles with Keras's defaults whatever the data it receives says."""
+    import keras
+
+    def build_head(input_dim, **execution):
+        model = keras.Sequential([keras.Input((input_dim,)), keras.layers.Dense(1, activation="sigmoid")])
+        model.compile(optimizer="adam", loss="binary_crossentropy", **execution)
+        return model
+
+    answer = LESSONS[L01].ANSWER
+    crossed = crossing.cross(answer, lambda input_dim: build_head(input_dim, run_eagerly=True, steps_per_execution=4))
+    assert not set(crossing.EXECUTION_SETTINGS) & {*crossed["compile"], *crossed["model"]["compile_config"]}
+    crossed["compile"].update(run_eagerly=True, jit_compile=True, steps_per_execution=4)  # as a tampered answer
+    model = crossing.rebuild(answer, crossed)(16)
+    assert (model.run_eagerly, model.steps_per_execution) == (False, 1)
+    assert model.jit_compile == build_head(16).jit_compile  # "auto": XLA on JAX, not on TensorFlow's CPU
+
+
+def every_calibrated_answer_crossed() -> dict:
+    """Every lesson's calibrated answers as the sandbox hands them over (this function's source also runs in a
+    process of its own); a lesson that trains to name its answers (lesson 03's range test) cannot list them on
+    Keras's NumPy backend, and is left out there."""
+    import json
+
+    import keras
+
+    from tlclinic import crossing
+    from tlclinic.lessons import discover
+
+    crossed = {}
+    for name, lesson in discover().items():
+        try:
+            answers = lesson.calibration_answers()
+        except NotImplementedError:
+            continue
+        for answer, (built, _) in answers.items():
+            keras.backend.clear_session()  # its layers named as in a fresh process, whatever was built before
+            crossed[f"{name}: {answer}"] = crossing.cross(lesson.ANSWER, built)
+    return json.loads(json.dumps(crossed))
+
+
+needs_light_backend = pytest.mark.skipif(not sandbox.light_backend(), reason="JAX, which Keras's NumPy backend "
+                                         "needs, is not installed: the sandbox runs on the grader's backend")
+
+
+@needs_light_backend
+def test_an_answer_crosses_from_the_sandboxs_backend_as_the_same_data_as_from_the_graders():
+    """The sandbox takes the answer on Keras's NumPy backend, the verifier trains it on the grader's: the calibrated
+    answers of every lesson that can list them there cross as the same data from both."""
+    import inspect
+    import subprocess
+    import sys
+
+    script = inspect.getsource(every_calibrated_answer_crossed) + (
+        "\nimport json, sys\njson.dump(every_calibrated_answer_crossed(), sys.stdout)\n")
+    other = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, **sandbox.light_backend()},
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    here = every_calibrated_answer_crossed()  # meanwhile
+    there = json.loads(other.communicate(timeout=300)[0])
+    assert other.returncode == 0
+    assert len({name.split(":")[0] for name in there}) >= len(LESSONS) - 1 and set(there) <= set(here)
+    assert there == {name: here[name] for name in there}
+
+
+@pytest.mark.e2e
+@needs_light_backend
+def test_the_sandbox_hands_over_every_lessons_solution_and_release_as_it_would_on_the_graders_backend(monkeypatch):
+    """Run as the grader runs it (unjailed here): the same crossed data from the light backend as from the
+    grader's, for each lesson's solution and untouched release, lesson 03's optimizer included."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def taken(lesson, start):
+        setup = submissions.setup_cell(nbformat.read(SOURCE[lesson], as_version=4))
+        return sandbox.run_answer(lesson, setup, [_answer(lesson, start)], 300, sandboxed=False)
+
+    cases = [(lesson, start) for lesson in LESSONS for start in (SOURCE, RELEASE)]
+    with ThreadPoolExecutor(2) as pool:
+        light = list(pool.map(lambda case: taken(*case), cases))
+        monkeypatch.setattr(sandbox, "light_backend", dict)  # no light backend: the grader's own
+        graders = list(pool.map(lambda case: taken(*case), cases))
+    assert all(outcome.crossed is not None for outcome in light), [outcome.error for outcome in light]
+    assert [outcome.crossed for outcome in light] == [outcome.crossed for outcome in graders]
+
+
 def test_release_hides_the_hidden_tests_and_the_solution():
     text = RELEASE[L01].read_text()
     assert "seed=1" not in text and "HIDDEN TESTS" not in text

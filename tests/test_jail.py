@@ -24,7 +24,7 @@ def raised(answer_cell: str, timeout: float = 120, sandboxed: bool = True) -> sa
 # What a jailed process may find in /etc and in its environment (besides what TensorFlow and JAX set for
 # themselves when they are imported, by these prefixes).
 ETC = {*jail.ETC, "passwd", "group"}
-ENVIRONMENT = {*jail.KEPT_ENVIRONMENT, "HOME", "MPLCONFIGDIR", "USER", "LOGNAME", "PWD", "TLCLINIC_UID",
+ENVIRONMENT = {*jail.KEPT_ENVIRONMENT, *sandbox.LIGHT_BACKEND, "HOME", "MPLCONFIGDIR", "USER", "LOGNAME", "PWD", "TLCLINIC_UID",
                "TF_CPP_MIN_LOG_LEVEL", "TQDM_DISABLE", "PYTHONDONTWRITEBYTECODE"}
 LIBRARIES_SET = ("TF", "TPU_", "HDF5_", "ENABLE_RUNTIME_")
 
@@ -69,6 +69,27 @@ def test_a_set_up_that_fails_or_never_ends_is_the_machines():
     assert not failed.student_fault and "set-up failed" in failed.error and "no such lesson" in failed.error
     slow = sandbox.run_answer(L01, "import time\ntime.sleep(60)", ["x = 1"], 3, sandboxed=False)
     assert not slow.student_fault and "did not finish within 3 s" in slow.error
+
+
+TRAINS_WHILE_IT_BUILDS = """
+import keras, numpy as np
+def build_head(input_dim):
+    model = keras.Sequential([keras.Input((input_dim,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    model.fit(np.zeros((4, input_dim)), np.zeros(4), verbose=0)
+    return model
+"""
+
+
+@pytest.mark.skipif(not sandbox.light_backend(), reason="JAX is not installed: no light backend to fall back from")
+def test_an_answer_that_fails_on_the_light_backend_is_taken_again_on_the_graders():
+    """Keras's NumPy backend cannot train: an answer that trains while it builds fails there, and is taken on the
+    grader's backend before its error would count."""
+    cells = json.dumps({"setup": SETUP, "answer": [TRAINS_WHILE_IT_BUILDS]}).encode()
+    light = sandbox._take(L01, cells, 120, [], False, sandbox.light_backend())
+    assert light.raised and light.crossed is None and "NotImplementedError" in light.error
+    outcome = raised(TRAINS_WHILE_IT_BUILDS, sandboxed=False)
+    assert outcome.crossed is not None and outcome.crossed["model"]["class_name"] == "Sequential"
 
 
 def test_an_answer_that_hands_over_too_much_is_stopped(monkeypatch):

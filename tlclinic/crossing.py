@@ -22,6 +22,10 @@ MAX_NUMBER = 1_000_000  # no whole number in a crossed layer's config is larger 
 MAX_INPUT_VALUES = 2**18  # values per example of any input or layer output (the largest of the lessons: 27,648)
 REFUSED_CLASSES = {"Lambda", "TorchModuleWrapper", "JaxLayer", "FlaxLayer", "TFSMLayer"}
 PLAIN_VALUES = {"__keras_tensor__", "__tensor__", "__numpy__", "__bytes__", "__ellipsis__", "__slice__"}  # data
+# How a backend runs the training, not what it trains: the grader's own choice, like the epochs and the batch size.
+# A compile config records jit_compile="auto" resolved on the backend that compiled it (True on JAX, False on
+# TensorFlow without a GPU), so an answer crosses without these and the verifier compiles with Keras's defaults.
+EXECUTION_SETTINGS = ("jit_compile", "run_eagerly", "steps_per_execution")
 
 
 class Refused(Exception):
@@ -72,7 +76,7 @@ class HeadAnswer(Answer):
         if not isinstance(model, keras.Model):
             raise TypeError(f"{self.name} should return a keras.Model, not {type(model).__name__}")
         refuse_adapted(model._flatten_layers(), self.name)
-        return {"model": keras.saving.serialize_keras_object(model), "compile": compiled_config(model, self.name)}
+        return {"model": model_data(model), "compile": compiled_config(model, self.name)}
 
     def rebuild(self, crossed: dict) -> Callable:
         model_config, compile_config = crossed["model"], crossed["compile"]
@@ -84,11 +88,31 @@ class HeadAnswer(Answer):
 
 
 def compiled_config(model, name: str) -> dict:
-    """A model's compile config; ``TypeError`` saying what to do when ``name`` returned it uncompiled."""
+    """A model's compile config, less ``EXECUTION_SETTINGS``; ``TypeError`` saying what to do when ``name``
+    returned it uncompiled."""
     config = model.get_compile_config()
     if not config:
         raise TypeError(f"{name} should return a compiled model: call model.compile(...) before returning it")
+    return without_execution(config)
+
+
+def model_data(model) -> dict:
+    """A model serialised, the compile config it holds less ``EXECUTION_SETTINGS``: the same on every backend."""
+    import keras
+
+    config = keras.saving.serialize_keras_object(model)
+    if isinstance(config.get("compile_config"), dict):
+        config["compile_config"] = without_execution(config["compile_config"])
     return config
+
+
+def without_execution(compile_config: dict) -> dict:
+    return {key: value for key, value in compile_config.items() if key not in EXECUTION_SETTINGS}
+
+
+def compile_from(model, compile_config: dict) -> None:
+    """Compile ``model`` from a crossed compile config, with the grader's execution settings whatever it holds."""
+    model.compile_from_config(without_execution(copy.deepcopy(compile_config)))
 
 
 def cross(answer_kind: Answer, answer: Any) -> dict:
@@ -218,7 +242,7 @@ def safe_model(model_config: dict, compile_config: dict):
     if not isinstance(model, keras.Model):
         raise Refused(f"the config describes a {type(model).__name__}, not a keras.Model")
     refuse_large_outputs(model)
-    model.compile_from_config(copy.deepcopy(compile_config))
+    compile_from(model, compile_config)
     return model
 
 

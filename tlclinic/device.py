@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import platform
 
 import keras
@@ -32,9 +33,9 @@ def gpus() -> list[str]:
 def describe() -> dict[str, str]:
     backend = keras.backend.backend()
     info = {"python": platform.python_version(), "keras": keras.__version__, "backend": backend}
-    try:
-        info["tensorflow"] = importlib.import_module("tensorflow").__version__
-    except ImportError:
+    try:  # read from its installed metadata: a backend other than TensorFlow need not load it
+        info["tensorflow"] = importlib.metadata.version("tensorflow")
+    except importlib.metadata.PackageNotFoundError:
         info["tensorflow"] = "not installed"
     if backend != "tensorflow":
         info[backend] = importlib.import_module(backend).__version__

@@ -156,24 +156,26 @@ def _identity_files(folder: Path, uid: int) -> Path:
     return folder
 
 
-def _environment(uid: int | None, home: str) -> dict[str, str]:
-    """Only the variables ``KEPT_ENVIRONMENT`` names, and the user to become (``enter``) when sandboxed."""
+def _environment(uid: int | None, home: str, given: dict[str, str]) -> dict[str, str]:
+    """Only the variables ``KEPT_ENVIRONMENT`` names and those ``given``, and the user to become (``enter``) when
+    sandboxed."""
     kept = {key: value for key, value in os.environ.items() if key in KEPT_ENVIRONMENT}
-    return {**kept, "HOME": home, "MPLCONFIGDIR": home, "USER": USER, "LOGNAME": USER,
+    return {**kept, **given, "HOME": home, "MPLCONFIGDIR": home, "USER": USER, "LOGNAME": USER,
             **({"TLCLINIC_UID": str(uid)} if uid is not None else {}),
             "TF_CPP_MIN_LOG_LEVEL": "3", "TQDM_DISABLE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def run(module: str, arguments: list[str], stdin: bytes, timeout: float, limits: Limits, hidden: list[Path] = (),
-        sandboxed: bool = True) -> Finished:
+        sandboxed: bool = True, environment: dict[str, str] | None = None) -> Finished:
     """``python -m module --result-fd R --setup-fd S [limits] arguments`` in the sandbox, fed ``stdin``, stopped
     (its whole process group) at ``timeout`` seconds.  Unsandboxed (``--no-sandbox``, for trusted notebooks only)
-    it runs as a plain child process with the same pipes and limits but the grader's files and user."""
-    return start(module, arguments, limits, hidden, sandboxed).finish(stdin, timeout)
+    it runs as a plain child process with the same pipes and limits but the grader's files and user.
+    ``environment``: variables to set in it, besides those of ``KEPT_ENVIRONMENT``."""
+    return start(module, arguments, limits, hidden, sandboxed, environment).finish(stdin, timeout)
 
 
 def start(module: str, arguments: list[str], limits: Limits, hidden: list[Path] = (),
-          sandboxed: bool = True) -> "Started":
+          sandboxed: bool = True, environment: dict[str, str] | None = None) -> "Started":
     """``run``'s process started now, its input given later (``Started.finish``): a process that imports what it
     needs before it reads stdin (the verifier) does so while the grader is still preparing that input."""
     uid = UNPRIVILEGED_IDS[0] + secrets.randbelow(UNPRIVILEGED_IDS[1] - UNPRIVILEGED_IDS[0])
@@ -187,9 +189,10 @@ def start(module: str, arguments: list[str], limits: Limits, hidden: list[Path] 
         setup_w, result_w = theirs
         command = [*wrapper, sys.executable, "-m", module, f"--result-fd={result_w}", f"--setup-fd={setup_w}",
                    *limits.as_arguments(sandboxed), *arguments]
-        environment = _environment(uid, "/tmp") if sandboxed else _environment(None, tmp.name)
+        variables = (_environment(uid, "/tmp", environment or {}) if sandboxed
+                     else _environment(None, tmp.name, environment or {}))
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, env=environment, start_new_session=True,
+                                   stderr=subprocess.STDOUT, env=variables, start_new_session=True,
                                    pass_fds=(setup_w, result_w), cwd=tmp.name,
                                    preexec_fn=lambda: _limit_memory(limits.memory))
     except BaseException:

@@ -7,6 +7,12 @@ the solutions, the grades, the submissions and the git history hidden, a bounded
 own process tree, bounded memory, processes and files).  The process calls the answer once and hands its Keras
 config (``crossing.cross``) back over a pipe; the verdict is reached elsewhere (``verdict``).
 
+The process runs Keras on its NumPy backend (``LIGHT_BACKEND``), whatever the grader's: an answer crosses as the
+same data on every backend (``crossing.EXECUTION_SETTINGS``), and Keras on NumPy loads in half the time of Keras
+on TensorFlow and builds a model at once (on JAX, each new operation is compiled first).  NumPy's backend cannot
+train, so an answer that fails there is taken again on the grader's backend before its error counts.  The verifier
+trains it on the grader's backend.
+
 Whose fault a failure is comes from the jail's set-up pipe, which the process writes and closes after the
 lesson's set-up cell and before the first answer cell: nothing the student's code does can take it back.
 
@@ -14,6 +20,8 @@ lesson's set-up cell and before the first answer cell: nothing the student's cod
 """
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import sys
 import time
@@ -24,6 +32,14 @@ from .. import jail
 
 LIMITS = jail.Limits(memory=3 * 2**30)  # every lesson grades under 1.75 GiB (lesson 04, the heaviest, measured)
 PHASES = ("start and imports", "set-up cell", "answer cells", "answer crossed to data")
+# Keras on NumPy, without TensorFlow loaded (the package loads it on import otherwise): building and serialising
+# a model is all the process does with Keras.  Keras's NumPy backend borrows a few operations from JAX.
+LIGHT_BACKEND = {"KERAS_BACKEND": "numpy", "JAX_PLATFORMS": "cpu", "TLCLINIC_WITHOUT_TENSORFLOW": "1"}
+
+
+def light_backend() -> dict[str, str]:
+    """``LIGHT_BACKEND`` where JAX is installed (the NumPy backend needs it); else none."""
+    return LIGHT_BACKEND if importlib.util.find_spec("jax") else {}
 
 
 @dataclass
@@ -33,18 +49,31 @@ class Outcome:
     crossed: dict | None = None
     error: str = ""
     student_fault: bool = True  # False: the machine failed (the set-up cell did not finish): not the student's doing
+    raised: bool = False  # the answer's own code raised (and handed over its error): not a crash, a limit or a kill
     seconds: dict = field(default_factory=dict)  # phase -> seconds, as the process reported them (bench only)
 
 
 def run_answer(lesson: str, setup: str, answer: list[str], timeout: float, hidden: list[Path] = (),
                sandboxed: bool = True) -> Outcome:
-    """Run the lesson's ``setup`` cell and the student's ``answer`` cells in a fresh, jailed process.
+    """Run the lesson's ``setup`` cell and the student's ``answer`` cells in a fresh, jailed process: on the light
+    backend first, where there is one, and again on the grader's when they raised there or the set-up failed.
 
     A process past ``timeout`` is killed: after the set-up cell finished, that is the student's answer running too
     long; before, the machine's.
     """
     cells = json.dumps({"setup": setup, "answer": answer}).encode()
-    finished = jail.run("tlclinic.grader.sandbox", [lesson], cells, timeout, LIMITS, list(hidden), sandboxed)
+    if light := light_backend():
+        taken = _take(lesson, cells, timeout, hidden, sandboxed, light)
+        if taken.crossed is not None or (taken.student_fault and not taken.raised):
+            return taken  # crossed, or stopped by a limit, a crash or an exit: the same on any backend
+    return _take(lesson, cells, timeout, hidden, sandboxed, {})
+
+
+def _take(lesson: str, cells: bytes, timeout: float, hidden: list[Path], sandboxed: bool,
+          environment: dict[str, str]) -> Outcome:
+    """One jailed process, its ``environment`` set, running the cells: what it handed over."""
+    finished = jail.run("tlclinic.grader.sandbox", [lesson], cells, timeout, LIMITS, list(hidden), sandboxed,
+                        environment)
     if not finished.setup_done:
         if finished.timed_out:
             return Outcome(error=f"the lesson's set-up did not finish within {timeout:.0f} s", student_fault=False)
@@ -79,7 +108,7 @@ def _outcome(finished: jail.Finished, message: dict, timeout: float) -> Outcome:
     if isinstance(message.get("answer"), dict):
         return Outcome(crossed=message["answer"])
     if "error" in message:
-        return Outcome(error=str(message["error"])[:400])
+        return Outcome(error=str(message["error"])[:400], raised=True)
     if any(sign in finished.log for sign in jail.MEMORY_SIGNS) or finished.returncode in (-9, 137, -6, 134):
         return Outcome(error=f"your answer's process died (out of memory: the limit is {LIMITS.memory // 2**30} GiB, "
                              "or killed) before handing over its answer")
@@ -133,11 +162,32 @@ def _inside(inside: jail.Inside) -> int:
     if name not in shell.user_ns:
         return hand_over(error=f"your answer cells define no `{name}`")
     try:
-        crossed = cross(answer_kind, shell.user_ns[name])
+        with _serialised_without_loading_tensorflow():
+            crossed = cross(answer_kind, shell.user_ns[name])
     except BaseException as error:  # the student's function runs here: anything may come out of it
         return hand_over(error=f"calling {name} failed: {type(error).__name__}: {str(error)[:300]}")
     ends.append(time.time())
     return hand_over(answer=crossed)
+
+
+@contextlib.contextmanager
+def _serialised_without_loading_tensorflow():
+    """Keras's serialisation asks whether TensorFlow is installed, and so loads it (2 s), to recognise its shapes
+    and dtypes; while TensorFlow is not loaded (the light backend, and an answer that never imported it) nothing
+    can be one, so for the block Keras is told it is not there."""
+    try:
+        from keras.src.utils.module_utils import tensorflow
+    except ImportError:  # another Keras: it may load TensorFlow, which is slower, not wrong
+        yield
+        return
+    if "tensorflow" in sys.modules or tensorflow._available is not None:
+        yield
+        return
+    tensorflow._available = False
+    try:
+        yield
+    finally:
+        tensorflow._available = None
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Callable
 
-from ...crossing import Answer, Refused, compiled_config, refuse_adapted, refuse_large_outputs, safe_model
+from ...crossing import (Answer, Refused, compiled_config, model_data, refuse_adapted, refuse_large_outputs,
+                         safe_model)
 from .programs import IMAGE_SHAPE
 
 
@@ -33,7 +34,7 @@ class PreprocessedModelAnswer(Answer):
                             f"not {type(preprocessing).__name__}: a function cannot cross to the grader")
         refuse_adapted([*model._flatten_layers(), *([preprocessing] if preprocessing is not None else [])], self.name)
         return {"preprocessing": None if preprocessing is None else keras.saving.serialize_keras_object(preprocessing),
-                "model": keras.saving.serialize_keras_object(model), "compile": compiled_config(model, self.name)}
+                "model": model_data(model), "compile": compiled_config(model, self.name)}
 
     def rebuild(self, crossed: dict) -> Callable:
         import keras

@@ -3,10 +3,9 @@ config and compile config as built, and again after ``fine_tune()`` (which diffe
 in the second stage's compile config)."""
 from __future__ import annotations
 
-import copy
 from typing import Any, Callable
 
-from ...crossing import Answer, Refused, compiled_config, safe_model
+from ...crossing import Answer, Refused, compile_from, compiled_config, model_data, safe_model
 
 
 class PipelineAnswer(Answer):
@@ -23,10 +22,9 @@ class PipelineAnswer(Answer):
             raise TypeError(f"{self.name} should return (model, fine_tune): a compiled keras.Model and a function of "
                             f"no arguments that prepares it for fine-tuning, not {type(built).__name__}")
         model, fine_tune = built
-        crossed = {"model": keras.saving.serialize_keras_object(model), "compile": compiled_config(model, self.name)}
+        crossed = {"model": model_data(model), "compile": compiled_config(model, self.name)}
         fine_tune()
-        return {**crossed, "tuned": keras.saving.serialize_keras_object(model),
-                "tuned_compile": model.get_compile_config()}
+        return {**crossed, "tuned": model_data(model), "tuned_compile": compiled_config(model, self.name)}
 
     def rebuild(self, crossed: dict) -> Callable:
         """``build_pipeline`` again from its data: the model from its config, ``fine_tune`` as the trainable flags
@@ -40,7 +38,7 @@ class PipelineAnswer(Answer):
 
             def fine_tune():
                 _set_trainable(model, flags)
-                model.compile_from_config(copy.deepcopy(crossed["tuned_compile"]))
+                compile_from(model, crossed["tuned_compile"])
 
             return model, fine_tune
 
