@@ -82,6 +82,27 @@ def test_each_seeds_copy_trained_at_once_starts_as_its_lone_run_and_stays_within
     assert np.max(np.abs(lone[0] - lone[1])) > 1e-3  # the seeds train differently: the comparison can fail
 
 
+def test_an_answers_checks_at_several_seeds_in_one_verifier_give_the_runs_they_give_alone():
+    """The verifier judges each answer's tests within ``grading.one_answer()``: one compiled model for all its
+    seeds.  Each check's run is the one it gives alone, bit for bit (BatchNorm's statistics included).  That a kept
+    model's run is a new build's on every kernel family and backend is the numerics test above."""
+    from tlclinic import grading
+    from tlclinic.crossing import as_data_and_back
+
+    lesson = discover()["01-softmax-one-unit"]
+    built, _ = lesson.calibration_answers()["BatchNormalization after each hidden layer + sigmoid"]
+    answer = as_data_and_back(lesson.ANSWER, built)
+    alone = [lesson.check_converges(answer, seed) for seed in (0, 1)]
+    with grading.one_answer():
+        together = [lesson.check_converges(answer, seed) for seed in (0, 1)]
+        assert together[1].model is together[0].model  # one model, trained again: what is compared is a reuse
+    for one, other in zip(alone, together):
+        assert one.history == other.history
+        for a, b in zip(one.val_predictions, other.val_predictions):
+            np.testing.assert_array_equal(a, b)
+    assert alone[0].history != alone[1].history  # the seed matters: the comparison can fail
+
+
 @pytest.mark.numerics
 def test_a_head_kept_from_one_learning_rate_trains_at_another_as_a_new_build_would():
     """Lesson 03's slider and sweep train every rate on one traced head: the rate is the optimizer's variable,

@@ -5,17 +5,38 @@ failed check always reads as a sentence about the answer, followed by what the d
 """
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+import contextvars
+from typing import Callable, Iterator
 
 import numpy as np
 
 from . import doctor
 from .console import gist, quiet
-from .training import Run
+from .training import CompiledHeads, Run
+
+_ONE_ANSWER: contextvars.ContextVar[CompiledHeads | None] = contextvars.ContextVar("one answer's heads", default=None)
+
+
+@contextlib.contextmanager
+def one_answer() -> Iterator[None]:
+    """Around the checks of one answer at several seeds: each ``train_student`` keeps its compiled model by the
+    ``train`` it is given (``training.CompiledHeads``), so the answer's training step is traced once, not once per
+    seed.  The runs are the same as without it (a test compares them); one answer has one architecture per
+    ``train``, which is what ``CompiledHeads`` asks."""
+    token = _ONE_ANSWER.set(CompiledHeads())
+    try:
+        yield
+    finally:
+        _ONE_ANSWER.reset(token)
 
 
 def train_student(train: Callable[..., Run], *args, **kwargs) -> Run:
-    """Run ``train(*args, **kwargs)`` quietly; an error in the student's code fails the check with its message."""
+    """Run ``train(*args, **kwargs)`` quietly; an error in the student's code fails the check with its message.
+    Within ``one_answer()``, the model is kept for the next seed (``train`` takes ``kept``, as every lesson's
+    does)."""
+    if (heads := _ONE_ANSWER.get()) is not None:
+        kwargs.setdefault("kept", (heads, train))
     with quiet():
         try:
             return train(*args, **kwargs)

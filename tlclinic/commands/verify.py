@@ -17,6 +17,7 @@ from .. import jail
 def main(inside: jail.Inside) -> int:
     """Judge each request read from stdin in turn, sending one line of verdicts per request on the result pipe."""
     from ..console import silenced_native_stderr
+    from ..grading import one_answer
     from ..lessons import load
     from ..verdict import judge
 
@@ -27,11 +28,12 @@ def main(inside: jail.Inside) -> int:
     requests = json.loads(sys.stdin.buffer.read())
     for request in requests:
         lesson, verdicts = load(request["lesson"]), {}
-        for test, seed in request["tests"].items():
-            start = time.perf_counter()
-            passed, message = judge(lesson, request["answer"], int(seed))
-            verdicts[test] = {"passed": passed, "message": message, "seed": int(seed),
-                              "seconds": time.perf_counter() - start}
+        with one_answer():  # its training step traced once for all its tests' seeds
+            for test, seed in request["tests"].items():
+                start = time.perf_counter()
+                passed, message = judge(lesson, request["answer"], int(seed))
+                verdicts[test] = {"passed": passed, "message": message, "seed": int(seed),
+                                  "seconds": time.perf_counter() - start}
         inside.send(verdicts)
     return 0
 
