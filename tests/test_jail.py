@@ -24,8 +24,8 @@ def raised(answer_cell: str, timeout: float = 120, sandboxed: bool = True) -> sa
 # What a jailed process may find in /etc and in its environment (besides what TensorFlow and JAX set for
 # themselves when they are imported, by these prefixes).
 ETC = {*jail.ETC, "passwd", "group"}
-ENVIRONMENT = {*jail.KEPT_ENVIRONMENT, *sandbox.LIGHT_BACKEND, "HOME", "MPLCONFIGDIR", "USER", "LOGNAME", "PWD", "TLCLINIC_UID",
-               "TF_CPP_MIN_LOG_LEVEL", "TQDM_DISABLE", "PYTHONDONTWRITEBYTECODE"}
+ENVIRONMENT = {*jail.KEPT_ENVIRONMENT, *sandbox.LIGHT_BACKEND, "HOME", "MPLCONFIGDIR", "USER", "LOGNAME", "PWD",
+               "TLCLINIC_UID", "TF_CPP_MIN_LOG_LEVEL", "TQDM_DISABLE", "PYTHONDONTWRITEBYTECODE"}
 LIBRARIES_SET = ("TF", "TPU_", "HDF5_", "ENABLE_RUNTIME_")
 
 

@@ -40,7 +40,8 @@ REQUIRED = {
     "CHECK": "what the graded check asks, in one sentence built from its thresholds (the notebook prints it)",
     "CALIBRATION_METRIC": "the name of what graded_metric measures, for the calibration tables",
     "train": "train(answer, seed=0, *, callbacks=(), kept=None, on_epoch=None, **options) -> the run: trains the "
-             "answer as the check does (kept: calibration's traced heads; on_epoch: the live controls' redraw)",
+             "answer as the check does (kept: the traced heads of calibration and of the verifier; on_epoch: the live "
+             "controls' redraw)",
     "reproduce": "reproduce(seed=0) -> the question's program run as asked",
     "live": "live() -> a LiveView: the control whose every change retrains and redraws",
     "check_converges": "check_converges(answer, seed) -> the run: the graded check, run by the verifier; raises "
