@@ -189,8 +189,7 @@ def start(module: str, arguments: list[str], limits: Limits, hidden: list[Path] 
         setup_w, result_w = theirs
         command = [*wrapper, sys.executable, "-m", module, f"--result-fd={result_w}", f"--setup-fd={setup_w}",
                    *limits.as_arguments(sandboxed), *arguments]
-        variables = (_environment(uid, "/tmp", environment or {}) if sandboxed
-                     else _environment(None, tmp.name, environment or {}))
+        variables = _environment(uid if sandboxed else None, "/tmp" if sandboxed else tmp.name, environment or {})
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, env=variables, start_new_session=True,
                                    pass_fds=(setup_w, result_w), cwd=tmp.name,
