@@ -47,8 +47,8 @@ def test_a_lesson_that_fails_is_reported_with_its_reason_and_the_others_still_ru
 
     def load(lesson):
         if lesson == "02-relu-regression-output":
-            return types.SimpleNamespace(DATA=(), demo=lambda: (_ for _ in ()).throw(RuntimeError("no data\nat all")))
-        return types.SimpleNamespace(DATA=(), demo=lambda: lost if lesson == "01-softmax-one-unit" else fine)
+            return types.SimpleNamespace(DATA=(), prepare=lambda: None, demo=lambda: (_ for _ in ()).throw(RuntimeError("no data\nat all")))
+        return types.SimpleNamespace(DATA=(), prepare=lambda: None, demo=lambda: lost if lesson == "01-softmax-one-unit" else fine)
 
     monkeypatch.setattr(demo, "load", load)
     monkeypatch.setattr(demo, "execute", lambda path: nbformat.v4.new_notebook())
@@ -72,19 +72,51 @@ def test_a_run_of_one_lesson_keeps_the_other_lessons_rows_and_sections_from_the_
         def savefig(self, path, dpi):
             path.write_bytes(b"\x89PNG\r\n\x1a\n")
 
-    monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(DATA=(), demo=lambda: figured(name)))
+    monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(DATA=(), prepare=lambda: None, demo=lambda: figured(name)))
     monkeypatch.setattr(demo, "execute", lambda path: nbformat.v4.new_notebook())
     monkeypatch.setattr(demo, "probe_backbone", lambda: [])
     assert demo.main(["--out", str(tmp_path)]) == 0
     first, last = lessons.names()[0], lessons.names()[-1]
     monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(
-        DATA=(), demo=lambda: lesson_interface.demo("nothing seen", "a fix", "a metric", False, "no symptom", (True, ""), {})))
+        DATA=(), prepare=lambda: None, demo=lambda: lesson_interface.demo("nothing seen", "a fix", "a metric", False, "no symptom", (True, ""), {})))
     assert demo.main([last, "--out", str(tmp_path)]) == 1
     table = (tmp_path / "table.md").read_text()
     assert f"| {first} | symptom of {first} |" in table and f"FAILED {last}: the symptom was not reproduced" in table
     assert len([line for line in table.splitlines() if line.startswith("| 0")]) == len(lessons.names())
     page = (tmp_path / "index.html").read_text()
     assert f"{first}-curves.png" in page and f"kept from earlier runs: {first} of " in page
+
+
+def test_the_notebooks_run_side_by_side_and_each_lesson_is_reported_in_order_with_its_own_failure(
+        tmp_path, capsys, monkeypatch):
+    """``--jobs 2``: two notebooks execute at once (never more), the rows keep the lessons' order, and a notebook
+    that fails fails its own lesson only."""
+    import threading
+    import time
+
+    running, most, lock = [0], [0], threading.Lock()
+
+    def execute(path):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.3 if path.stem == lessons.names()[0] else 0.05)  # the first lesson's notebook ends last
+        with lock:
+            running[0] -= 1
+        if path.stem == lessons.names()[1]:
+            raise RuntimeError("a cell failed")
+        return nbformat.v4.new_notebook()
+
+    monkeypatch.setattr(demo, "execute", execute)
+    monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(DATA=(), prepare=lambda: None, demo=lambda: (
+        lesson_interface.Demo(f"symptom of {name}", "a fix", "a metric", True, True, "", {}))))
+    monkeypatch.setattr(demo, "probe_backbone", lambda: [])
+    assert demo.main(["--out", str(tmp_path), "--jobs", "2"]) == 1
+    assert most[0] == 2
+    printed = [line.split(":")[0] for line in capsys.readouterr().out.splitlines() if " in " in line and ": " in line]
+    assert printed[:len(lessons.names())] == lessons.names()
+    table = (tmp_path / "table.md").read_text()
+    assert "RuntimeError: a cell failed" in table and table.count("RuntimeError") == 1
 
 
 def test_the_report_check_passes_a_whole_report_and_names_each_file_missing_or_empty_and_each_online_load(
@@ -94,7 +126,7 @@ def test_the_report_check_passes_a_whole_report_and_names_each_file_missing_or_e
         def savefig(self, path, dpi):
             path.write_bytes(b"\x89PNG\r\n\x1a\n")
 
-    monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(DATA=(), demo=lambda: lesson_interface.Demo(
+    monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(DATA=(), prepare=lambda: None, demo=lambda: lesson_interface.Demo(
         "a symptom", "a fix", "a metric", True, True, figures={"curves": _Figure()})))
     monkeypatch.setattr(demo, "execute", lambda path: nbformat.v4.new_notebook())
     monkeypatch.setattr(demo, "probe_backbone", lambda: [])

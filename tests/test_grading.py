@@ -533,6 +533,29 @@ def test_a_file_naming_no_lesson_gets_a_row_saying_so(tmp_path):
     assert row.points == 0 and "names no lesson" in row.message and L01 in row.message
 
 
+def test_the_grader_reads_a_notebooks_cells_as_nbformat_does_and_refuses_what_is_no_notebook(tmp_path):
+    """The grader reads notebooks as plain JSON (``notebooks.cells``): every lesson's source and release gives the
+    cells nbformat gives; a file that is no notebook in format 4 raises ``ValueError`` (the submission's row says
+    "not a valid notebook"); a cell whose nbgrader metadata is not an object is a cell without a grade id."""
+    from tlclinic.notebooks import Cell, cells
+
+    for path in [*SOURCE.values(), *RELEASE.values()]:
+        expected = [(c.cell_type, c.source, c.metadata) for c in nbformat.read(path, as_version=4).cells]
+        assert [(c.cell_type, c.source, c.metadata) for c in cells(path)] == expected, path
+    as_lines = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                "cells": [{"cell_type": "code", "source": ["def build_head(d):\n", "    return d"], "metadata": {}}]}
+    (tmp_path / "lines.ipynb").write_text(json.dumps(as_lines))
+    assert cells(tmp_path / "lines.ipynb")[0].source == "def build_head(d):\n    return d"
+    for bad in ["[]", '{"nbformat": 3, "worksheets": []}', '{"nbformat": 4, "cells": [1]}',
+                '{"nbformat": 4, "cells": [{"cell_type": "code", "source": 5, "metadata": {}}]}',
+                '{"nbformat": 4, "cells": [{"cell_type": "code", "source": "", "metadata": []}]}']:
+        (tmp_path / "bad.ipynb").write_text(bad)
+        with pytest.raises(ValueError):
+            cells(tmp_path / "bad.ipynb")
+    odd = [*cells(RELEASE[L01]), Cell("code", "x = 1", {"nbgrader": "solution"})]
+    assert submissions.answer_cells(odd, cells(SOURCE[L01]), ANSWER_ID[L01]) == [BROKEN_HEAD]
+
+
 def test_the_student_is_named_in_every_layout_a_course_hands_in():
     root = Path("submitted")
     for path, student in [(root / "alice" / f"{L02}.ipynb", "alice"),  # a folder per student

@@ -1,10 +1,12 @@
 """The workbook's main job: ``make demo``.
 
-    python -m tlclinic.demo [--out build/report] [LESSON ...]
+    python -m tlclinic.demo [--out build/report] [--jobs N] [LESSON ...]
 
 Reports the device, draws the datasets if needed and shows that the pretrained backbone's features transfer
 (a linear probe against the same network with random weights).  Then, for every lesson in order, it executes
-the solution notebook headless, runs the lesson's broken program and its fix, and measures both.  It writes
+the solution notebook headless, runs the lesson's broken program and its fix, and measures both.  The notebooks
+run ``--jobs`` at a time (one per core by default), each in a kernel of its own, beside the demos; each is
+deterministic, so running them side by side changes their times, never their results.  It writes
 ``build/report/``: ``index.html`` (opens offline, no server), each executed notebook as HTML, PNG plots and
 ``table.md``, and prints the table.  It exits 1 when any lesson did not reproduce its symptom or its fix did
 not converge, saying why; the other lessons still run and are reported.  A run of some lessons keeps the other
@@ -14,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import shutil
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import jinja2
@@ -78,20 +82,27 @@ def notebook_html(nb) -> str:
     return body.replace("</head>", MATHJAX_FONTS + "</head>", 1)
 
 
-def run_lesson(lesson: str, out: Path, device_name: str) -> report.Row:
-    """Execute a lesson's solution notebook and its demo; any error becomes the row's reason."""
+def timed_execute(lesson: str):
+    """(the lesson's solution notebook executed, seconds it took)."""
     start = time.perf_counter()
+    return execute(source_notebook(lesson)), time.perf_counter() - start
+
+
+def run_lesson(lesson: str, out: Path, device_name: str, executed: Future) -> report.Row:
+    """A lesson's row: its solution notebook executed (``executed``, a ``timed_execute`` under way beside this), then
+    its demo; any error becomes the row's reason.  Its seconds are the notebook's and the demo's."""
     row = report.Row(lesson, None, 0.0, device_name, date=str(datetime.date.today()))
     try:
-        nb = execute(source_notebook(lesson))
+        nb, row.seconds = executed.result()
         row.notebook_html = f"{lesson}.html"
         (out / row.notebook_html).write_text(notebook_html(nb))
+        start = time.perf_counter()
         row.demo = load(lesson).demo()
+        row.seconds += time.perf_counter() - start
         for name, figure in row.demo.figures.items():
             figure.savefig(out / f"{lesson}-{name}.png", dpi=90)
     except Exception as error:  # report the lesson as failed with its error, and go on with the others
         row.error = f"{type(error).__name__}: {gist(error)}"[:400]
-    row.seconds = time.perf_counter() - start
     return row
 
 
@@ -99,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tlclinic.demo", description=__doc__.split("\n")[0])
     parser.add_argument("lessons", nargs="*", metavar="LESSON", help=f"default: all of {', '.join(names())}")
     parser.add_argument("--out", type=Path, default=Path("build/report"))
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="solution notebooks executed at once, each in its own kernel (the demos run one at a "
+                             "time, in lesson order)")
     args = parser.parse_args(argv)
     args.lessons = select(args.lessons, parser.error)
     began = time.perf_counter()
@@ -106,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     device_name = "CPU" if info["device"].startswith("CPU") else f"GPU: {info['device']}"
     for name in sorted({PROBE_DATA, *(dataset for lesson in args.lessons for dataset in load(lesson).DATA)}):
         data.ensure(name)  # the datasets the probe and the lessons train on (the backbone's source is pretrain's)
+    for lesson in args.lessons:
+        load(lesson).prepare()  # the features the notebooks read, computed once before they run side by side
     print(f"\ndata ready under {data.DATA_DIR}")
     print("\nlinear probe on shapes (test accuracy), mini_inception backbone")
     for weights, accuracy, seconds in probe_backbone():
@@ -115,10 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     copy_mathjax(args.out)
     rows = []
     bar = progress(args.lessons, "lessons")
-    for lesson in bar:
-        bar.set_postfix_str(lesson)
-        rows.append(run_lesson(lesson, args.out, device_name))
-        print(f"{lesson}: {'ok' if rows[-1].ok else 'FAILED'} in {rows[-1].seconds:.1f} s", flush=True)
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as notebooks:
+        executed = [notebooks.submit(timed_execute, lesson) for lesson in args.lessons]
+        for lesson, notebook in zip(bar, executed):
+            bar.set_postfix_str(lesson)
+            rows.append(run_lesson(lesson, args.out, device_name, notebook))
+            print(f"{lesson}: {'ok' if rows[-1].ok else 'FAILED'} in {rows[-1].seconds:.1f} s", flush=True)
     shown = report.merged(report.load_rows(args.out), rows, names())
     report.save_rows(shown, args.out)
     table = report.format_table(shown)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import keras
@@ -76,7 +77,7 @@ def cached_features(dataset: str, split: str, backbone: Backbone | str = "mini_i
         images, targets = data.load(dataset, split, root)
         result = extract(backbone, images, resize_to, desc=f"{backbone.name} features of {dataset}/{split}"), targets
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # kernels side by side may both compute it
         np.savez(tmp, features=result[0], targets=result[1])
         tmp.replace(path)
     _MEMORY[key] = result

@@ -149,10 +149,10 @@ class Lesson(ModuleType):
 
 def graded_tests(notebook_path: Path) -> dict[str, GradedTest]:
     """grade_id -> (points, seed) of each graded cell of an nbgrader source notebook (see ``Lesson.graded_tests``)."""
-    import nbformat
+    from .notebooks import cells
 
     tests = {}
-    for cell in nbformat.read(notebook_path, as_version=4).cells:
+    for cell in cells(notebook_path):
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("grade"):
             tests[meta["grade_id"]] = GradedTest(float(meta.get("points", 0)), seed_called(cell.source))

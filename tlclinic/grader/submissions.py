@@ -7,10 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
 from .. import jail
 from ..lessons import load, names, source_notebook as source_path
+from ..notebooks import Cell, cells as read_cells
 from . import sandbox
 
 
@@ -25,8 +24,8 @@ class Row:
     status: str = "graded"  # or "not graded": the machine failed, not the student
 
 
-def source_notebook(lesson: str) -> nbformat.NotebookNode:
-    return nbformat.read(source_path(lesson), as_version=4)
+def source_notebook(lesson: str) -> list[Cell]:
+    return read_cells(source_path(lesson))
 
 
 def grade_cells(lesson: str) -> dict[str, float]:
@@ -34,20 +33,21 @@ def grade_cells(lesson: str) -> dict[str, float]:
     return {test: graded.points for test, graded in load(lesson).graded_tests().items()}
 
 
-def setup_cell(source: nbformat.NotebookNode) -> str:
+def setup_cell(source: list[Cell]) -> str:
     """The lesson's locked set-up cell (grade id ``setup``), from the source."""
-    return next(c.source for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+    return next(c.source for c in source if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
 
 
-def answer_cells(submitted: nbformat.NotebookNode, source: nbformat.NotebookNode, name: str) -> list[str]:
+def answer_cells(submitted: list[Cell], source: list[Cell], name: str) -> list[str]:
     """The student's answer: the code of the cells with the source's solution grade ids, in the submitted order.
 
     A student who lost a cell's metadata (by pasting into a new cell) still has an answer: the last code cell
     that defines ``name``.
     """
-    ids = {c.metadata["nbgrader"]["grade_id"] for c in source.cells if c.metadata.get("nbgrader", {}).get("solution")}
-    code = [c for c in submitted.cells if c.cell_type == "code"]
-    found = [c.source for c in code if c.metadata.get("nbgrader", {}).get("grade_id") in ids]
+    ids = {c.metadata["nbgrader"]["grade_id"] for c in source if c.metadata.get("nbgrader", {}).get("solution")}
+    code = [c for c in submitted if c.cell_type == "code"]
+    found = [c.source for c in code if isinstance(c.metadata.get("nbgrader"), dict)
+             and c.metadata["nbgrader"].get("grade_id") in ids]
     if found:
         return found
     defining = [c.source for c in code if f"def {name}(" in c.source or f"{name} =" in c.source]
@@ -117,7 +117,7 @@ def answer(path: Path, root: Path, timeout: int = 180, sandboxed: bool = True) -
         return sub
     sub.points = grade_cells(sub.lesson)
     try:
-        submitted = nbformat.read(sub.path, as_version=4)
+        submitted = read_cells(sub.path)
     except Exception as error:  # any unreadable file is reported the same way
         return sub.zero(f"not a valid notebook: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
     source, name = source_notebook(sub.lesson), load(sub.lesson).ANSWER.name
