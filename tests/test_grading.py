@@ -508,7 +508,7 @@ def test_the_sandbox_hands_over_every_lessons_solution_and_release_as_it_would_o
     from concurrent.futures import ThreadPoolExecutor
 
     def taken(lesson, start):
-        setup = submissions.setup_cell(nbformat.read(SOURCE[lesson], as_version=4))
+        setup = submissions.setup_cell(submissions.source_notebook(lesson))
         return sandbox.run_answer(lesson, setup, [_answer(lesson, start)], 300, sandboxed=False)
 
     cases = [(lesson, start) for lesson in LESSONS for start in (SOURCE, RELEASE)]
