@@ -113,10 +113,13 @@ def test_the_notebooks_run_side_by_side_and_each_lesson_is_reported_in_order_wit
     monkeypatch.setattr(demo, "probe_backbone", lambda: [])
     assert demo.main(["--out", str(tmp_path), "--jobs", "2"]) == 1
     assert most[0] == 2
-    printed = [line.split(":")[0] for line in capsys.readouterr().out.splitlines() if " in " in line and ": " in line]
+    printed_lines = capsys.readouterr().out.splitlines()
+    printed = [line.split(":")[0] for line in printed_lines if " in " in line and ": " in line]
     assert printed[:len(lessons.names())] == lessons.names()
     table = (tmp_path / "table.md").read_text()
     assert "RuntimeError: a cell failed" in table and table.count("RuntimeError") == 1
+    [failed] = [line for line in printed_lines if line.startswith(f"{lessons.names()[1]}: FAILED in ")]
+    assert float(failed.split(" in ")[1].split()[0]) >= 0.05  # the time its notebook ran before it failed
 
 
 def test_the_report_check_passes_a_whole_report_and_names_each_file_missing_or_empty_and_each_online_load(

@@ -536,7 +536,7 @@ def test_a_file_naming_no_lesson_gets_a_row_saying_so(tmp_path):
 def test_the_grader_reads_a_notebooks_cells_as_nbformat_does_and_refuses_what_is_no_notebook(tmp_path):
     """The grader reads notebooks as plain JSON (``notebooks.cells``): every lesson's source and release gives the
     cells nbformat gives; a file that is no notebook in format 4 raises ``ValueError`` (the submission's row says
-    "not a valid notebook"); a cell whose nbgrader metadata is not an object is a cell without a grade id."""
+    "not a valid notebook"); a cell whose nbgrader metadata or grade id is of another type is a cell without a grade id."""
     from tlclinic.notebooks import Cell, cells
 
     for path in [*SOURCE.values(), *RELEASE.values()]:
@@ -552,7 +552,8 @@ def test_the_grader_reads_a_notebooks_cells_as_nbformat_does_and_refuses_what_is
         (tmp_path / "bad.ipynb").write_text(bad)
         with pytest.raises(ValueError):
             cells(tmp_path / "bad.ipynb")
-    odd = [*cells(RELEASE[L01]), Cell("code", "x = 1", {"nbgrader": "solution"})]
+    odd = [*cells(RELEASE[L01]), Cell("code", "x = 1", {"nbgrader": "solution"}),
+           Cell("code", "x = 2", {"nbgrader": {"grade_id": ["build_head"]}})]
     assert submissions.answer_cells(odd, cells(SOURCE[L01]), ANSWER_ID[L01]) == [BROKEN_HEAD]
 
 

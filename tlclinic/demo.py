@@ -83,9 +83,13 @@ def notebook_html(nb) -> str:
 
 
 def timed_execute(lesson: str):
-    """(the lesson's solution notebook executed, seconds it took)."""
+    """(the lesson's solution notebook executed, seconds it took); an error raised carries its ``seconds`` too."""
     start = time.perf_counter()
-    return execute(source_notebook(lesson)), time.perf_counter() - start
+    try:
+        return execute(source_notebook(lesson)), time.perf_counter() - start
+    except Exception as error:
+        error.seconds = time.perf_counter() - start
+        raise
 
 
 def run_lesson(lesson: str, out: Path, device_name: str, executed: Future) -> report.Row:
@@ -103,6 +107,7 @@ def run_lesson(lesson: str, out: Path, device_name: str, executed: Future) -> re
             figure.savefig(out / f"{lesson}-{name}.png", dpi=90)
     except Exception as error:  # report the lesson as failed with its error, and go on with the others
         row.error = f"{type(error).__name__}: {gist(error)}"[:400]
+        row.seconds = row.seconds or getattr(error, "seconds", 0.0)
     return row
 
 

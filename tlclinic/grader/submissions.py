@@ -46,12 +46,18 @@ def answer_cells(submitted: list[Cell], source: list[Cell], name: str) -> list[s
     """
     ids = {c.metadata["nbgrader"]["grade_id"] for c in source if c.metadata.get("nbgrader", {}).get("solution")}
     code = [c for c in submitted if c.cell_type == "code"]
-    found = [c.source for c in code if isinstance(c.metadata.get("nbgrader"), dict)
-             and c.metadata["nbgrader"].get("grade_id") in ids]
+    found = [c.source for c in code if grade_id(c) in ids]
     if found:
         return found
     defining = [c.source for c in code if f"def {name}(" in c.source or f"{name} =" in c.source]
     return defining[-1:]
+
+
+def grade_id(cell: Cell) -> str | None:
+    """A submitted cell's nbgrader grade id, or None (the metadata is the student's: it may hold anything)."""
+    nbgrader = cell.metadata.get("nbgrader")
+    found = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def lesson_named(path: Path) -> str | None:
