@@ -127,6 +127,38 @@ def test_a_new_value_is_shown_after_its_first_epoch_then_finished():
     assert finished is view.picture()
 
 
+def test_a_warmed_toggle_trains_each_other_option_for_one_epoch_first_and_keeps_no_run_of_it():
+    """``warm=True``: before the first click, each other option's training runs one epoch and is stopped (its
+    training function traced, for a ``train`` that keeps its compiled models); a click then trains it whole."""
+    seen = []
+
+    def train(value, callbacks=(), on_epoch=None):
+        seen.append(value)
+        for callback in callbacks:
+            callback.on_epoch_end(0)
+        return Run(None, {"loss": [1.0, 0.5]}, [], np.zeros(1), 0.01)
+
+    view = live.toggle(["a", "b", "c"], "a", train, draw_loss, warm=True)
+    assert seen == ["a", "b", "c"] and not view.experiment.kept("b") and not view.experiment.kept("c")
+    view._picture = Handle()
+    view.control.value = "b"
+    assert seen == ["a", "b", "c", "b"] and view.experiment.kept("b")
+
+
+@pytest.mark.numerics
+def test_a_head_traced_before_the_first_click_trains_the_run_a_fresh_head_gives():
+    """Lesson 01's toggle keeps one compiled head per output layer, traced before the first click: the run a
+    click then trains is the run a new head gives."""
+    from tlclinic.lessons import softmax_one_unit as lesson01
+
+    view = lesson01.live()
+    output = list(lesson01.OUTPUTS)[1]
+    view.control.value = output
+    fresh = lesson01.train(lesson01.classifier(output))
+    np.testing.assert_allclose(view.experiment.run.history["loss"], fresh.history["loss"], rtol=1e-5)
+    np.testing.assert_allclose(view.experiment.run.final_predictions, fresh.final_predictions, atol=1e-5)
+
+
 def test_nothing_trains_in_the_background_until_a_browser_holds_the_control(background):
     train = Batches()
     view = live.toggle(["a", "b", "c"], "a", train, draw_loss)

@@ -107,6 +107,14 @@ class Experiment:
             run = self._train(value, callbacks, grown and (lambda so_far: wanted() and grown(so_far)))
             self._keep(value, run, plots.as_image(self._draw(plots.figure(*self.figsize), run, value)))
 
+    def warm(self, value: Any) -> None:
+        """Trace ``value``'s training before anyone chooses it: its first epoch is trained, validated and thrown
+        away.  For a ``train`` that keeps its compiled model by value (``training.CompiledHeads``), a first choice
+        of ``value`` then starts training at once instead of tracing first (about 0.8 s of a head's first picture)."""
+        if not self.kept(value):
+            with contextlib.suppress(Interrupted):
+                self.train(value, callbacks=[_StopAfterFirstEpoch()])
+
     def _train(self, value: Any, callbacks=(), on_epoch: Callable[[Run], None] | None = None) -> Run:
         if on_epoch and self.epoch_by_epoch:
             return self.train(value, callbacks=callbacks, on_epoch=on_epoch)
@@ -148,6 +156,11 @@ class _StopWhenAsked(keras.callbacks.Callback):
             raise Interrupted()
 
     on_train_batch_end = on_test_batch_end = on_predict_batch_end = _check
+
+
+class _StopAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        raise Interrupted()
 
 
 class Background:
@@ -352,13 +365,16 @@ class LiveView:
 
 
 def toggle(options: list[str], value: str, train: Callable[..., Run],
-           draw: Callable[[Run, Figure, str], None], description: str = "") -> LiveView:
+           draw: Callable[[Run, Figure, str], None], description: str = "", warm: bool = False) -> LiveView:
     """A row of toggle buttons, one per option, each showing ``train(option)``'s run; the others train in the
-    background."""
+    background.  ``warm``: every other option's training is traced now (``Experiment.warm``), before the first
+    click, for a ``train`` that keeps its compiled models by option."""
     control = widgets.ToggleButtons(options=options, value=value, description=description,
                                     style={"button_width": "auto"})
-    return LiveView(Experiment(train, draw, value), control,
-                    choices=lambda chosen: [option for option in options if option != chosen])
+    experiment = Experiment(train, draw, value)
+    for option in options if warm else ():
+        experiment.warm(option)
+    return LiveView(experiment, control, choices=lambda chosen: [option for option in options if option != chosen])
 
 
 def checkboxes(labels: dict[str, str], value: dict[str, bool], train: Callable[..., Run],

@@ -13,7 +13,7 @@ from ...plots import side_by_side
 from ...symptoms import output_died, regression_symptoms
 from ...tasks import (MAX_ERROR_RATIO, MAX_VAL_HUBER, MIN_NEGATIVE_SHARE, REGRESSOR_METRIC, assert_regressor_converged,
                       regressor_metric, road_features, train_regressor)
-from ...training import Run, train_seeds
+from ...training import CompiledHeads, Run, train_seeds
 from ...doctor import Report
 from ...lesson import Demo, Lesson, converges, demo as demo_result, examine_training, output_doctor_cases
 from .figures import draw_run, why_figure
@@ -81,11 +81,13 @@ def live() -> LiveView:
         draw_run(run, fig, title=f"{output}: {s['negative_prediction_share']:.0%} of predictions "
                                             f"negative, validation Huber loss {s['val_huber']:.3f}")
 
+    heads = CompiledHeads()  # one compiled head per output activation, traced before the first click
+
     def retrain(output: str, callbacks=(), on_epoch=None) -> Run:
         with quiet():
-            return train(regressor(output), callbacks=callbacks, on_epoch=on_epoch)
+            return train(regressor(output), callbacks=callbacks, on_epoch=on_epoch, kept=(heads, output))
 
-    return toggle(list(OUTPUTS), BROKEN, retrain, draw, description="output activation")
+    return toggle(list(OUTPUTS), BROKEN, retrain, draw, description="output activation", warm=True)
 
 
 def check_converges(build_head: HeadBuilder, seed: int = 0) -> Run:

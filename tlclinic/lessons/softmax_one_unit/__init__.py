@@ -13,7 +13,7 @@ from ...plots import side_by_side
 from ...symptoms import FLOAT32_TOLERANCE, positive_probability
 from ...tasks import (CLASSIFIER_METRIC, assert_classifier_converged, classifier_metric, labels_for, shapes_features,
                       train_classifier)
-from ...training import Run
+from ...training import CompiledHeads, Run
 from ...doctor import Report
 from ...lesson import Demo, Lesson, converges, demo as demo_result, examine_training, output_doctor_cases
 from .figures import draw_run, why_figure
@@ -59,14 +59,16 @@ def reproduce(seed: int = 0, epochs: int = EPOCHS) -> Run:
 
 
 def live() -> LiveView:
-    """Toggle buttons over the three output layers; each flip shows that head's run (trained once, then kept)."""
+    """Toggle buttons over the three output layers; each flip shows that head's run (trained once, then kept).
+    Each head's training is traced before the first click (one compiled head per output layer)."""
+    heads = CompiledHeads()
 
     def retrain(output: str, callbacks=(), on_epoch=None) -> Run:
         with quiet():
-            return train(classifier(output), callbacks=callbacks, on_epoch=on_epoch)
+            return train(classifier(output), callbacks=callbacks, on_epoch=on_epoch, kept=(heads, output))
 
     return toggle(list(OUTPUTS), BROKEN, retrain, lambda run, fig, output: draw_run(run, fig, title=output),
-                       description="output layer")
+                  description="output layer", warm=True)
 
 
 def check_converges(build_head: HeadBuilder, seed: int = 0) -> Run:
