@@ -144,6 +144,16 @@ def test_a_warmed_toggle_trains_each_other_option_for_one_epoch_first_and_keeps_
     view.control.value = "b"
     assert seen == ["a", "b", "c", "b"] and view.experiment.kept("b")
 
+    def fails(value, callbacks=(), on_epoch=None):  # an option that cannot train fails when chosen, not before
+        if value == "b":
+            raise ValueError("cannot train b")
+        return train(value, callbacks, on_epoch)
+
+    view = live.toggle(["a", "b"], "a", fails, draw_loss, warm=True)
+    with pytest.raises(ValueError):
+        view.control.value = "b"
+    assert "training failed: ValueError: cannot train b" in view.status.value
+
 
 @pytest.mark.numerics
 def test_a_head_traced_before_the_first_click_trains_the_run_a_fresh_head_gives():

@@ -112,7 +112,8 @@ class Experiment:
         away.  For a ``train`` that keeps its compiled model by value (``training.CompiledHeads``), a first choice
         of ``value`` then starts training at once instead of tracing first (about 0.8 s of a head's first picture)."""
         if not self.kept(value):
-            with contextlib.suppress(Interrupted):
+            # Interrupted: stopped as asked.  Any other error is raised again, and shown, when the value is chosen.
+            with contextlib.suppress(Exception):
                 self.train(value, callbacks=[_StopAfterFirstEpoch()])
 
     def _train(self, value: Any, callbacks=(), on_epoch: Callable[[Run], None] | None = None) -> Run:
