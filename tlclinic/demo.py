@@ -123,10 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     info = device.report()
     device_name = "CPU" if info["device"].startswith("CPU") else f"GPU: {info['device']}"
-    for name in sorted({PROBE_DATA, *(dataset for lesson in args.lessons for dataset in load(lesson).DATA)}):
-        data.ensure(name)  # the datasets the probe and the lessons train on (the backbone's source is pretrain's)
+    data.ensure(PROBE_DATA)  # the probe's dataset (the backbone's source is pretrain's)
     for lesson in args.lessons:
-        load(lesson).prepare()  # the features the notebooks read, computed once before they run side by side
+        load(lesson).prepare()  # its datasets and the features its notebook reads, before the notebooks run side by side
     print(f"\ndata ready under {data.DATA_DIR}")
     print("\nlinear probe on shapes (test accuracy), mini_inception backbone")
     for weights, accuracy, seconds in probe_backbone():
