@@ -191,3 +191,108 @@ def test_the_notebook_says_how_often_the_check_is_wrong_from_the_committed_table
     assert text.startswith("under this machine's kernels (jax-cpu) it was run on 1 valid and 1 broken answers at 299")
     assert "fails at most 1.0% of seeds, and one like the broken ones passes at most 1.6%" in text
     assert text.endswith("(also calibrated under onednn-0)")
+
+
+# ------------------------------------------------------------------------------- calibration over several sittings
+
+class FakeLesson:
+    """A lesson whose calibration is arithmetic: answer "valid" passes at every seed, "broken" fails at every seed;
+    ``trained`` records every seed asked for, ``stop_at`` interrupts the sitting when a chunk reaches that seed."""
+
+    NAME, CALIBRATION_METRIC, CALIBRATION_ALSO = "00-fake", "m", ""
+
+    def __init__(self, folder: Path, drift: float = 0.0, stop_at: int | None = None):
+        self.folder, self.drift, self.stop_at, self.trained = folder, drift, stop_at, []
+
+    def calibrate(self, seeds):
+        from tlclinic.calibration import Calibration
+
+        seeds = list(seeds)
+        if self.stop_at is not None and self.stop_at in seeds:
+            raise KeyboardInterrupt
+        self.trained += seeds
+        return [Calibration(head, head == "valid", seeds, [0.9 - 0.01 * s for s in seeds], [float("nan")] * len(seeds),
+                            [(0.1 + 0.001 * s) * (1 + self.drift) for s in seeds],
+                            {} if head == "valid" else {s: "val accuracy 0.5 < 0.8" for s in seeds})
+                for head in ("valid", "broken")]
+
+
+def calibrate(lesson, monkeypatch, *argv: str) -> int:
+    from tlclinic.commands import calibrate as command
+
+    monkeypatch.setattr(command, "discover", lambda: {lesson.NAME: lesson})
+    monkeypatch.setattr(command, "select", lambda wanted, error: list(wanted))
+    monkeypatch.setattr(command, "write_readme", lambda: [])
+    return command.main([*argv, lesson.NAME])
+
+
+def test_a_calibration_stopped_part_way_keeps_its_chunks_and_the_same_command_carries_on(tmp_path, monkeypatch,
+                                                                                         capsys):
+    from tlclinic.calibration import numerics_family
+
+    table = tmp_path / "calibration" / f"{numerics_family()}.md"
+    with pytest.raises(KeyboardInterrupt):
+        calibrate(FakeLesson(tmp_path, stop_at=5), monkeypatch, "--seeds", "7", "--chunk", "3", "--write")
+    assert "seeds 0 to 2," in table.read_text() and "7 seeds asked: the same command carries on" in table.read_text()
+    assert "| valid | pass | 3/3 |" in table.read_text()
+
+    lesson = FakeLesson(tmp_path)
+    assert calibrate(lesson, monkeypatch, "--seeds", "7", "--chunk", "3", "--write") == 0
+    assert lesson.trained == [2, 3, 4, 5, 6]  # the last held seed again, then only what was missing
+    assert "carrying on from the 3 seeds held" in capsys.readouterr().out
+    once = FakeLesson(tmp_path / "once")
+    assert calibrate(once, monkeypatch, "--seeds", "7", "--write") == 0
+    numbers = [(t.with_suffix(".json").read_text(), t.read_text().split("\n\n", 2)[2])
+               for t in (table, tmp_path / "once" / "calibration" / table.name)]
+    assert numbers[0] == numbers[1]  # the same table as one sitting's, bar the heading's times
+    assert "| valid | pass | 7/7 | ≥ 65.2% | 0.840 | 0.900 |" in table.read_text()
+    assert "| broken | fail | 0/7 | ≤ 34.8% |" in table.read_text() and "asked" not in table.read_text()
+
+    lesson = FakeLesson(tmp_path)  # more seeds than asked are held: kept, checked, none trained
+    assert calibrate(lesson, monkeypatch, "--seeds", "4", "--write") == 0
+    assert lesson.trained == [6] and "seeds 0 to 6," in table.read_text()
+
+
+def test_a_table_whose_last_seed_no_longer_trains_as_it_holds_starts_afresh_and_says_why(tmp_path, monkeypatch,
+                                                                                       capsys):
+    from tlclinic.calibration import numerics_family
+
+    assert calibrate(FakeLesson(tmp_path), monkeypatch, "--seeds", "3", "--write") == 0
+    lesson = FakeLesson(tmp_path, drift=1e-3)  # the code changed the losses by 0.1%
+    assert calibrate(lesson, monkeypatch, "--seeds", "4", "--write") == 0
+    assert lesson.trained == [2, 0, 1, 2, 3]
+    out = capsys.readouterr().out
+    assert "starting afresh: seed 2 no longer trains as the table holds: valid at seed 2: loss 0.102" in out
+    json = (tmp_path / "calibration" / f"{numerics_family()}.json").read_text()
+    assert '"seeds": 4' in json and "0.1001" in json  # the new losses
+
+    lesson = FakeLesson(tmp_path, drift=1e-3)  # the same numbers again: carried on; --fresh: trained afresh
+    assert calibrate(lesson, monkeypatch, "--seeds", "4", "--write") == 0 and lesson.trained == [3]
+    assert calibrate(lesson, monkeypatch, "--seeds", "2", "--write", "--fresh") == 0
+    assert lesson.trained == [3, 0, 1] and "starting afresh: --fresh" in capsys.readouterr().out
+
+
+def test_a_table_from_other_libraries_or_without_per_seed_numbers_is_not_carried_on(tmp_path, monkeypatch):
+    import json
+
+    from tlclinic import calibration
+
+    table = tmp_path / "calibration" / f"{calibration.numerics_family()}.md"
+    assert calibrate(FakeLesson(tmp_path), monkeypatch, "--seeds", "2", "--write") == 0
+    numbers = json.loads(table.with_suffix(".json").read_text())
+    numbers["versions"]["keras"] = "2.0.0"
+    table.with_suffix(".json").write_text(json.dumps(numbers))
+    held, why = calibration.read_held(table)
+    assert held is None and "measured with" in why and "'keras': '2.0.0'" in why
+    table.with_suffix(".json").unlink()
+    assert calibration.read_held(table) == (None, f"{table.name} has no per-seed numbers beside it")
+
+
+def test_a_broken_answer_that_passes_is_reported_with_the_seeds_it_passed(tmp_path, monkeypatch, capsys):
+    lesson = FakeLesson(tmp_path)
+    real = lesson.calibrate
+    lesson.calibrate = lambda seeds: [r if r.head == "valid" else type(r)(r.head, False, r.seeds, r.values,
+                                      r.also_values, r.losses, {1: "no"}) for r in real(seeds)]
+    assert calibrate(lesson, monkeypatch, "--seeds", "3") == 1
+    assert "NOT AS EXPECTED: broken: passed at seed 0; passed at seed 2" in capsys.readouterr().err
+    assert not (tmp_path / "calibration").exists()  # without --write nothing is written

@@ -8,6 +8,7 @@ TensorFlow's two CPU families (``TF_ENABLE_ONEDNN_OPTS``; unset means 1 on x86),
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -22,23 +23,42 @@ from .training import CompiledHeads, Run
 
 @dataclass
 class Calibration:
-    """One answer through a graded check at many seeds: how often it passed and its metric's range."""
+    """One answer through a graded check at many seeds: at each, its metric, a second metric where the lesson
+    reports one, its final training loss, and whether it passed (``failures``: why not, by seed)."""
 
     head: str
     should_pass: bool | None  # None: measured and shown, not held to either verdict
-    passed: int
-    seeds: int
-    metric_min: float
-    metric_max: float
-    failures: list[str]
-    also_min: float = float("nan")  # the range of a second metric, when the calibration reports one
-    also_max: float = float("nan")
-    values: list[float] = field(default_factory=list)  # the metric at each seed that trained (seeds in order)
-    also_values: list[float] = field(default_factory=list)
+    seeds: list[int]
+    values: list[float]  # per seed, in the order of ``seeds``; NaN where training raised
+    also_values: list[float]
+    losses: list[float]  # the final training loss: what a resumed calibration checks the code still gives
+    failures: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def runs(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def passed(self) -> int:
+        return self.runs - len(self.failures)
 
     @property
     def as_expected(self) -> bool:
-        return self.should_pass is None or self.passed == (self.seeds if self.should_pass else 0)
+        return self.should_pass is None or self.passed == (self.runs if self.should_pass else 0)
+
+    @property
+    def metric_range(self) -> tuple[float, float]:
+        return _range(self.values)
+
+    @property
+    def also_range(self) -> tuple[float, float]:
+        return _range(self.also_values)
+
+    def then(self, later: "Calibration") -> "Calibration":
+        """This answer's seeds followed by ``later``'s (the same answer at the seeds after these)."""
+        return Calibration(self.head, self.should_pass, self.seeds + later.seeds, self.values + later.values,
+                           self.also_values + later.also_values, self.losses + later.losses,
+                           {**self.failures, **later.failures})
 
 
 def calibrate(heads: dict[str, Callable[[int], Run]], should_pass: dict[str, bool | None],
@@ -51,18 +71,108 @@ def calibrate(heads: dict[str, Callable[[int], Run]], should_pass: dict[str, boo
     """
     seeds, rows, compiled = list(seeds), [], CompiledHeads()
     for name, train_at in heads.items():
-        values, others, failures = [], [], []
+        row = Calibration(name, should_pass[name], seeds, [], [], [])
         for seed in seeds:
+            value = other = loss = float("nan")
             try:
                 run = train_student(train_at, seed, kept=(compiled, name))
-                values.append(metric(run))
-                others.append(also(run) if also else float("nan"))
+                value, loss = metric(run), float(run.history["loss"][-1])
+                other = also(run) if also else float("nan")
                 assert_converged(run)
             except AssertionError as error:
-                failures.append(f"seed {seed}: {str(error).splitlines()[0]}")
-        rows.append(Calibration(name, should_pass[name], len(seeds) - len(failures), len(seeds),
-                                *_range(values), failures, *_range(others), values, others))
+                row.failures[seed] = str(error).splitlines()[0]
+            row.values.append(value)
+            row.also_values.append(other)
+            row.losses.append(loss)
+        rows.append(row)
     return rows
+
+
+def merged(held: list[Calibration], later: list[Calibration]) -> list[Calibration]:
+    """Each answer's ``held`` seeds followed by its ``later`` ones (answers in ``later``'s order)."""
+    by_head = {row.head: row for row in held}
+    return [by_head[row.head].then(row) if row.head in by_head else row for row in later]
+
+
+# ---- tables that grow over several sittings ------------------------------------------------------------------
+
+REPRODUCED = 1e-4  # relative: a held seed trained again under the same kernels gives the same losses to this
+
+
+@dataclass
+class Held:
+    """A lesson's calibration table as written so far under this process's kernels (``table_path``)."""
+
+    rows: list[Calibration]
+    versions: dict[str, str]
+    seconds: float  # training time over every sitting
+
+    @property
+    def seeds(self) -> int:
+        return min((row.runs for row in self.rows), default=0)
+
+
+def versions() -> dict[str, str]:
+    """What a calibration's numbers depend on besides the workbook's code: the kernel family and the libraries."""
+    import importlib.metadata as metadata
+
+    import keras
+
+    backend = keras.backend.backend()
+    library = dict(tensorflow="tensorflow", jax="jaxlib", torch="torch", numpy="numpy")[backend]
+    return {"family": numerics_family(), "keras": keras.__version__, backend: metadata.version(library)}
+
+
+def read_held(path: Path) -> tuple[Held | None, str]:
+    """The table held at ``path`` (its ``.json``), or None and why it cannot be carried on."""
+    if not path.with_suffix(".json").exists():
+        return None, f"{path.name} has no per-seed numbers beside it" if path.exists() else ""
+    path = path.with_suffix(".json")
+    table = json.loads(path.read_text())
+    if "losses" not in table["rows"][0]:
+        return None, f"{path.name} holds no training losses to check the seeds against (an older table)"
+    if table.get("versions") != versions():
+        return None, f"{path.name} was measured with {table.get('versions')}, this process runs {versions()}"
+    rows = [Calibration(r["head"], r["should_pass"], list(range(len(r["values"]))), *(
+        [float("nan") if v is None else v for v in r[key]] for key in ("values", "also_values", "losses")),
+        {int(seed): why for seed, why in r["failures"].items()}) for r in table["rows"]]
+    return Held(rows, table["versions"], table["seconds"]), ""
+
+
+def differences(held: Held, again: list[Calibration]) -> list[str]:
+    """How the answers trained again at some of ``held``'s seeds differ from what it holds there: other answers,
+    another verdict, or a final training loss that moved by more than ``REPRODUCED``."""
+    if [(r.head, r.should_pass) for r in held.rows] != [(r.head, r.should_pass) for r in again]:
+        return ["the lesson's answers are not the ones the table holds"]
+    found = []
+    for kept, now in zip(held.rows, again):
+        for i, seed in enumerate(now.seeds):
+            was = kept.losses[seed]
+            if (seed in kept.failures) != (seed in now.failures) or not (
+                    np.isclose(was, now.losses[i], rtol=REPRODUCED, atol=1e-6) or np.isnan(was) and np.isnan(now.losses[i])):
+                found.append(f"{now.head} at seed {seed}: loss {was:.6g} and "
+                             f"{'failed' if seed in kept.failures else 'passed'} then, {now.losses[i]:.6g} and "
+                             f"{'failed' if seed in now.failures else 'passed'} now")
+    return found
+
+
+def write_table(path: Path, held: Held, heading: str, metric_name: str, also_name: str = "") -> str:
+    """Write the table (``path``) and every seed's numbers beside it (``.json``); the table's text."""
+    def plain(values):
+        return [None if np.isnan(v) else v for v in values]
+
+    text = f"{heading}\n\n{format_calibration(held.rows, metric_name, also_name)}\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    numbers = {"seeds": held.seeds, "family": held.versions["family"], "versions": held.versions,
+               "seconds": round(held.seconds, 1), "rows": [
+                   {"head": r.head, "should_pass": r.should_pass, "passed": r.passed, "values": plain(r.values),
+                    "also_values": plain(r.also_values), "losses": plain(r.losses),
+                    "failures": {str(seed): why for seed, why in sorted(r.failures.items())}} for r in held.rows]}
+    for target, content in ((path.with_suffix(".json"), json.dumps(numbers, indent=1) + "\n"), (path, text)):
+        partial = target.with_name(f".{target.name}.{os.getpid()}")
+        partial.write_text(content)
+        partial.replace(target)
+    return text
 
 
 CONFIDENCE = 0.95  # of every error-rate bound the tables and the README state
@@ -97,8 +207,9 @@ def pass_rate_bound(should_pass: bool | None, passed: int, runs: int) -> str:
 
 
 def _range(values: list[float]) -> tuple[float, float]:
-    """(min, max) of ``values``; NaN, NaN when there are none."""
-    return (float(np.min(values)), float(np.max(values))) if values else (float("nan"), float("nan"))
+    """(min, max) of ``values`` that are numbers; NaN, NaN when there are none."""
+    numbers = [v for v in values if not np.isnan(v)]
+    return (float(np.min(numbers)), float(np.max(numbers))) if numbers else (float("nan"), float("nan"))
 
 
 def format_calibration(rows: list[Calibration], metric_name: str, also_name: str = "") -> str:
@@ -108,9 +219,10 @@ def format_calibration(rows: list[Calibration], metric_name: str, also_name: str
              f"{extra}", "|---|---|---|---|---|---|" + ("---|" if also_name else "")]
     for r in rows:
         should = "measured only" if r.should_pass is None else "pass" if r.should_pass else "fail"
-        bound = pass_rate_bound(r.should_pass, r.passed, r.seeds)
-        lines.append(f"| {r.head} | {should} | {r.passed}/{r.seeds} | {bound} | {r.metric_min:.3f} | {r.metric_max:.3f} |"
-                     + (f" {r.also_min:.3f} – {r.also_max:.3f} |" if also_name else ""))
+        bound = pass_rate_bound(r.should_pass, r.passed, r.runs)
+        (low, high), (also_low, also_high) = r.metric_range, r.also_range
+        lines.append(f"| {r.head} | {should} | {r.passed}/{r.runs} | {bound} | {low:.3f} | {high:.3f} |"
+                     + (f" {also_low:.3f} – {also_high:.3f} |" if also_name else ""))
     return "\n".join(lines)
 
 

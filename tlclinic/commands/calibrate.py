@@ -1,59 +1,98 @@
 """Run every lesson's graded check over many seeds: valid fixes must always pass, broken answers never.
 
-    python -m tlclinic.commands.calibrate [--seeds 20] [--write] [LESSON ...]      (make calibrate)
+    python -m tlclinic.commands.calibrate [--seeds 20] [--write [--fresh]] [--chunk 10] [LESSON ...]   (make calibrate)
 
-Each answer goes through the check as the verifier receives it (crossed to data and rebuilt).  With ``--write``
-each lesson's table is written to ``calibration/<family>.md`` in the lesson's folder (``onednn-0``, ``onednn-1``,
-``jax-cpu``...: ``tlclinic.calibration`` says more), every seed's metrics beside it in ``<family>.json``, and the README's generated rows are
-rewritten from the tables, so a calibration never leaves the repository stale.
+Each answer goes through the check as the verifier receives it (crossed to data and rebuilt), a few seeds at a
+time (``--chunk``).  With ``--write`` each lesson's table is written to ``calibration/<family>.md`` in the lesson's
+folder (``onednn-0``, ``onednn-1``, ``jax-cpu``...: ``tlclinic.calibration`` says more), every seed's numbers
+beside it in ``<family>.json``, and the README's generated rows are rewritten from the tables, after every chunk,
+so a calibration never leaves the repository stale and one stopped part-way keeps what it measured.
+
+A table already written under the same kernels and libraries is carried on from the seeds it holds: its last
+seed is trained again first, and only if every answer gives the same verdict and final training loss (to
+``calibration.REPRODUCED``) are its seeds kept; otherwise (the code changed its numbers) the lesson starts
+afresh and says why.  ``--fresh`` starts afresh regardless.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import sys
 import time
 
-from ..calibration import describe_family, format_calibration, numerics_family, table_path
+from ..calibration import (Held, describe_family, differences, format_calibration, merged, read_held, table_path,
+                           versions, write_table)
 from ..lessons import discover, select
 from .readme import write_readme
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def carried_on(lesson, fresh: bool) -> Held | None:
+    """The lesson's table held under this process's kernels, if its last seed still trains as it holds."""
+    held, why = (None, "--fresh") if fresh else read_held(table_path(lesson))
+    if held is not None and held.seeds:
+        last = held.seeds - 1
+        start = time.perf_counter()
+        found = differences(held, lesson.calibrate(range(last, held.seeds)))
+        if not found:
+            print(f"{lesson.NAME}: carrying on from the {held.seeds} seeds held in {table_path(lesson).name} (seed "
+                  f"{last} trained again as it holds, {_minutes(time.perf_counter() - start)})", flush=True)
+            return held
+        why = f"seed {last} no longer trains as the table holds: " + "; ".join(found[:3])
+    if why:
+        print(f"{lesson.NAME}: starting afresh: {why}", flush=True)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     lessons = discover()
     parser = argparse.ArgumentParser(prog="python -m tlclinic.commands.calibrate", description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=20, help="seeds 0 to N-1 (default 20)")
     parser.add_argument("--write", action="store_true",
-                        help="write each table into its lesson's folder, and the README's rows from the tables")
+                        help="write each table into its lesson's folder, and the README's rows from the tables, "
+                             "after every chunk, carrying on from the seeds a table already holds")
+    parser.add_argument("--fresh", action="store_true", help="with --write: ignore the seeds a table holds")
+    parser.add_argument("--chunk", type=int, default=10, help="seeds trained between two writes (default 10)")
     parser.add_argument("lessons", nargs="*", metavar="LESSON", help=f"default: all of {', '.join(lessons)}")
     args = parser.parse_args(argv)
+    if args.seeds < 1 or args.chunk < 1:
+        parser.error("--seeds and --chunk must be at least 1")
     ok = True
     for name in select(args.lessons, parser.error):
         lesson = lessons[name]
-        start = time.perf_counter()
-        rows = lesson.calibrate(range(args.seeds))
-        table = format_calibration(rows, lesson.CALIBRATION_METRIC, lesson.CALIBRATION_ALSO)
-        family = numerics_family()
-        heading = (f"## {name}: seeds 0 to {args.seeds - 1}, {describe_family(family)}\n\n"
-                   f"`python -m tlclinic.commands.calibrate --seeds {args.seeds} {name}` on {datetime.date.today()}, "
-                   f"{time.perf_counter() - start:.0f} s.")
-        print(f"\n{heading}\n\n{table}", flush=True)
-        if args.write:
-            path = table_path(lesson)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(f"{heading}\n\n{table}\n")
-            path.with_suffix(".json").write_text(json.dumps(
-                {"seeds": args.seeds, "family": family, "rows": [
-                    {"head": r.head, "should_pass": r.should_pass, "passed": r.passed, "values": r.values,
-                     "also_values": r.also_values} for r in rows]}, indent=1) + "\n")
-        for row in rows:
+        held = (carried_on(lesson, args.fresh) if args.write else None) or Held([], versions(), 0.0)
+        text = ""
+        while held.seeds < args.seeds or not text:
+            part = range(held.seeds, min(held.seeds + args.chunk, args.seeds))
+            start = time.perf_counter()
+            if part:
+                held = Held(merged(held.rows, lesson.calibrate(part)), held.versions,
+                            held.seconds + time.perf_counter() - start)
+            n = held.seeds
+            heading = (f"## {name}: seeds 0 to {n - 1}, {describe_family(held.versions['family'])}\n\n"
+                       f"`python -m tlclinic.commands.calibrate --seeds {n} --write {name}`: "
+                       f"{held.seconds:.0f} s of training, written {datetime.date.today()}"
+                       + (f", {args.seeds} seeds asked: the same command carries on" if n < args.seeds else "") + ".")
+            if args.write:
+                text = write_table(table_path(lesson), held, heading, lesson.CALIBRATION_METRIC,
+                                   lesson.CALIBRATION_ALSO)
+                write_readme()
+            else:
+                text = f"{heading}\n\n{format_calibration(held.rows, lesson.CALIBRATION_METRIC, lesson.CALIBRATION_ALSO)}\n"
+            if part:
+                left = (args.seeds - n) * (time.perf_counter() - start) / len(part)
+                print(f"{name}: seeds 0 to {n - 1} of {args.seeds} ({_minutes(held.seconds)} so far"
+                      + (f", about {_minutes(left)} to go" if left else "") + ")", flush=True)
+        print(f"\n{text}", flush=True)
+        for row in held.rows:
             if not row.as_expected:
                 ok = False
-                print(f"NOT AS EXPECTED: {row.head}: " + "; ".join(row.failures[:3]), file=sys.stderr)
-    if args.write:
-        for part in write_readme():
-            print(f"README.md: rewrote the generated part {part!r}")
+                wrong = (f"seed {seed}: {why}" for seed, why in row.failures.items()) if row.should_pass else (
+                    f"passed at seed {seed}" for seed in row.seeds if seed not in row.failures)
+                print(f"NOT AS EXPECTED: {row.head}: " + "; ".join(list(wrong)[:3]), file=sys.stderr)
     return 0 if ok else 1
 
 
