@@ -60,11 +60,11 @@ class Experiment:
     """The state behind a live control: the chosen value, its run, its figure, and every run trained so far.
 
     ``train(value, callbacks=())`` trains a value's run, and takes ``on_epoch`` (called with the run so far
-    after each epoch) when ``epoch_by_epoch``; ``draw(run, figure, value)`` draws it."""
+    after each epoch); ``draw(run, figure, value)`` draws it."""
 
     def __init__(self, train: Callable[..., Run], draw: Callable[[Run, Figure, Any], None], value: Any,
-                 figsize: tuple[float, float] = (12, 3.4), epoch_by_epoch: bool = True):
-        self.train, self.draw, self.figsize, self.epoch_by_epoch = train, draw, figsize, epoch_by_epoch
+                 figsize: tuple[float, float] = (12, 3.4)):
+        self.train, self.draw, self.figsize = train, draw, figsize
         self._figure, self._drawn = plots.figure(*figsize), None  # the figure, and the run drawn on it
         self.runs: dict = {}  # key(value) -> its run
         self.pictures: dict = {}  # key(value) -> its run's picture
@@ -117,7 +117,7 @@ class Experiment:
                 self.train(value, callbacks=[_StopAfterFirstEpoch()])
 
     def _train(self, value: Any, callbacks=(), on_epoch: Callable[[Run], None] | None = None) -> Run:
-        if on_epoch and self.epoch_by_epoch:
+        if on_epoch:
             return self.train(value, callbacks=callbacks, on_epoch=on_epoch)
         return self.train(value, callbacks=callbacks)
 
@@ -380,13 +380,13 @@ def toggle(options: list[str], value: str, train: Callable[..., Run],
 
 def checkboxes(labels: dict[str, str], value: dict[str, bool], train: Callable[..., Run],
                draw: Callable[[Run, Figure, dict[str, bool]], None]) -> LiveView:
-    """One checkbox per flag (``labels``: flag -> its label); any change shows ``train({flag: on})``'s run (trained
-    whole: no growing curves).  The background trains each combination one click away."""
+    """One checkbox per flag (``labels``: flag -> its label); any change shows ``train({flag: on})``'s run, growing
+    epoch by epoch.  The background trains each combination one click away."""
     boxes = {flag: widgets.Checkbox(value=value[flag], description=label, indent=False,
                                     layout=widgets.Layout(width="auto"))
              for flag, label in labels.items()}
     control = widgets.VBox(list(boxes.values()))
-    return LiveView(Experiment(train, draw, dict(value), figsize=(12, 3.6), epoch_by_epoch=False), control,
+    return LiveView(Experiment(train, draw, dict(value), figsize=(12, 3.6)), control,
                     read=lambda: {flag: box.value for flag, box in boxes.items()},
                     choices=lambda chosen: [{**chosen, flag: not on} for flag, on in chosen.items()])
 

@@ -68,25 +68,33 @@ BUG_LABELS = {
 CALIBRATION = Path(__file__).parent / "calibration"
 
 
-def criteria(run: PipelineRun) -> list[tuple[str, str, bool]]:
-    """Each graded criterion: (what it asks, what was measured, whether it holds)."""
+def criteria(run: PipelineRun) -> list[tuple[str, str, bool | None]]:
+    """Each graded criterion: (what it asks, what was measured, whether it holds); of a run still training, those
+    measured when fine-tuning ends say so and hold neither way (None)."""
     low, high, side = run.backbone_input
     tol = INPUT_RANGE_TOLERANCE
-    return [
+    before_training = [
         ("the backbone is fed pixels in [-1, 1]", f"it got {low:.2f} to {high:.2f}",
          low >= -1 - tol and high <= 1 + tol and low <= -0.5),
-        (f"it sees at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}", f"it saw {side}x{side}", side >= MIN_INPUT_SIZE),
-        ("its BatchNorm statistics stay as pretrained", f"largest change {run.batchnorm_drift:.3g}",
-         run.batchnorm_drift <= BATCHNORM_TOLERANCE),
-        ("fine-tuning trains its top", f"weights moved by up to {run.weights_moved:.2g} of their norm",
-         run.weights_moved >= MIN_WEIGHT_CHANGE),
-        (f"its features move by at most {MAX_FEATURE_CHANGE:.0%}", f"they moved {run.feature_change:.1%}",
-         run.feature_change <= MAX_FEATURE_CHANGE),
+        (f"it sees at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}", f"it saw {side}x{side}", side >= MIN_INPUT_SIZE)]
+    after_fine_tuning = [
+        ("its BatchNorm statistics stay as pretrained", lambda: f"largest change {run.batchnorm_drift:.3g}",
+         lambda: run.batchnorm_drift <= BATCHNORM_TOLERANCE),
+        ("fine-tuning trains its top", lambda: f"weights moved by up to {run.weights_moved:.2g} of their norm",
+         lambda: run.weights_moved >= MIN_WEIGHT_CHANGE),
+        (f"its features move by at most {MAX_FEATURE_CHANGE:.0%}", lambda: f"they moved {run.feature_change:.1%}",
+         lambda: run.feature_change <= MAX_FEATURE_CHANGE),
         (f"accuracy at least {MIN_ACCURACY}, fine-tuning loses at most {MAX_FINE_TUNE_LOSS}",
-         f"{run.frozen_accuracy:.2f} with the head alone, {run.fine_tuned_accuracy:.2f} fine-tuned",
-         run.fine_tuned_accuracy >= MIN_ACCURACY
-         and run.fine_tuned_accuracy >= run.frozen_accuracy - MAX_FINE_TUNE_LOSS),
-    ]
+         lambda: f"{run.frozen_accuracy:.2f} with the head alone, {run.fine_tuned_accuracy:.2f} fine-tuned",
+         lambda: run.fine_tuned_accuracy >= MIN_ACCURACY
+         and run.fine_tuned_accuracy >= run.frozen_accuracy - MAX_FINE_TUNE_LOSS)]
+    if run.finished:
+        return before_training + [(asks, measured(), holds()) for asks, measured, holds in after_fine_tuning]
+    done = len(run.val_predictions)
+    stage = (f"head epoch {done} of {run.head_epochs}" if done <= run.head_epochs
+             else f"fine-tuning epoch {done - run.head_epochs} of {FINE_TUNE_EPOCHS}")
+    return before_training + [(asks, f"measured when fine-tuning ends ({stage} done)", None)
+                              for asks, _, _ in after_fine_tuning]
 
 
 FIXES = {  # what to do when a criterion fails, in the order of criteria()
@@ -116,10 +124,10 @@ def graded_metric(run: PipelineRun) -> float:
 
 def train(build_pipeline, seed: int = 0, *, callbacks=(), kept=None, on_epoch=None) -> PipelineRun:
     """``build_pipeline``'s model trained through both stages on ``shapes`` (lesson 04 trains images, not
-    cached features: fine-tuning changes the backbone; each run builds its own model, so ``kept`` is not used,
-    nor ``on_epoch``: the live checkboxes draw a run when both stages are done)."""
+    cached features: fine-tuning changes the backbone; each run builds its own model, so ``kept`` is not used).
+    ``on_epoch(run so far)`` after each epoch of either stage."""
     with quiet():
-        return train_pipeline(build_pipeline, seed, callbacks=callbacks)
+        return train_pipeline(build_pipeline, seed, callbacks=callbacks, on_epoch=on_epoch)
 
 
 def reproduce(seed: int = 0) -> QuestionRun:
@@ -141,12 +149,13 @@ def describe_question(run: QuestionRun) -> str:
 
 
 def live() -> LiveView:
-    """One checkbox per bug (ticked: as question 000 wrote it); each change retrains both stages and redraws.
+    """One checkbox per bug (ticked: as question 000 wrote it); each change retrains both stages, drawn epoch by
+    epoch, the criteria measured after fine-tuning shown when it ends.
 
     A combination already trained is redrawn at once: a run is deterministic for its choices and seed."""
 
-    def retrain(flags: dict[str, bool], callbacks=()) -> PipelineRun:
-        return train(pipeline_of(Choices(**flags)), callbacks=callbacks)
+    def retrain(flags: dict[str, bool], callbacks=(), on_epoch=None) -> PipelineRun:
+        return train(pipeline_of(Choices(**flags)), callbacks=callbacks, on_epoch=on_epoch)
 
     def draw(run: PipelineRun, fig, flags) -> None:
         on = [BUG_LABELS[bug] for bug, value in flags.items() if value]

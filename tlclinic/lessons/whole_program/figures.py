@@ -24,8 +24,8 @@ def draw_run(run: PipelineRun, fig: Figure, title: str = "", criteria=()) -> Non
     text_ax.set_title("what the grader measures", loc="left")
     for row, (name, measured, ok) in enumerate(criteria):
         y = 0.92 - row * 0.16
-        text_ax.text(0.0, y, "pass" if ok else "FAIL", color="green" if ok else "crimson", weight="bold",
-                     transform=text_ax.transAxes, va="top")
+        verdict, colour = {True: ("pass", "green"), False: ("FAIL", "crimson"), None: ("…", "grey")}[ok]
+        text_ax.text(0.0, y, verdict, color=colour, weight="bold", transform=text_ax.transAxes, va="top")
         text_ax.text(0.12, y, f"{name}\n{measured}", transform=text_ax.transAxes, va="top", fontsize="small")
     if title:
         suptitle(fig, title)

@@ -19,7 +19,7 @@ from keras import layers
 from ... import data
 from ...backbone import backbone_in, fed_to, get_backbone
 from ...symptoms import accuracy
-from ...training import Run, _RecordPredictions, fit_shuffled
+from ...training import Run, _EachEpoch, _RecordPredictions, fit_shuffled
 
 QUESTION_SIZE = 64  # question 000 loaded its images at 64x64
 NATIVE_SIZE = data.RECIPES["shapes"].size[0]  # the shapes images are drawn at 96x96
@@ -137,6 +137,7 @@ class PipelineRun(Run):
     batchnorm_drift: float = 0.0  # the largest change of any BatchNorm moving mean or variance in the backbone
     weights_moved: float = 0.0  # the largest relative change of a backbone weight tensor in fine-tuning
     feature_change: float = 0.0  # how far fine-tuning moved the backbone's features on the validation images
+    finished: bool = True  # False for a run still training: the last four are measured when fine-tuning ends
 
     @property
     def frozen_accuracy(self) -> float:
@@ -157,9 +158,9 @@ def _relative_changes(before: list[np.ndarray], after: list[np.ndarray]) -> floa
 
 
 def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "mini_inception",
-                   callbacks=()) -> PipelineRun:
+                   callbacks=(), on_epoch: Callable[[PipelineRun], None] | None = None) -> PipelineRun:
     """``model, fine_tune = build_pipeline(backbone)``; train the head, ``fine_tune()``, fine-tune; measured on
-    the test split.
+    the test split.  ``on_epoch(run so far)``, unfinished, is called after each epoch of either stage.
 
     ``build_pipeline`` gets a fresh copy of the pretrained backbone; whichever copy the model calls gets the
     pretrained weights before training (a model rebuilt from its config starts with random ones).  The images
@@ -180,16 +181,24 @@ def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "min
     features = keras.ops.convert_to_numpy(trusted(fed_val, training=False))
     predictions: list[np.ndarray] = []
     record = _RecordPredictions(x_val, predictions)
+    backbone_input = (float(fed.min()), float(fed.max()), int(min(fed.shape[1:3])))
+
+    def each_epoch(before: dict[str, list[float]]) -> list:  # on_epoch with the history of the stages before
+        so_far = lambda history: PipelineRun(  # noqa: E731
+            model, {key: [*before.get(key, []), *values] for key, values in history.items()}, predictions, y_val,
+            time.perf_counter() - start, seed, HEAD_EPOCHS, backbone_input, finished=False)
+        return [_EachEpoch(lambda history: on_epoch(so_far(history)))] if on_epoch else []
+
     history = fit_shuffled(model, x, y, HEAD_EPOCHS, BATCH_SIZE, seed, validation_data=(x_val, y_val),
-                           callbacks=[record, *callbacks])
+                           callbacks=[record, *callbacks, *each_epoch({})])
     tune()
     for key, values in fit_shuffled(model, x, y, FINE_TUNE_EPOCHS, BATCH_SIZE, seed + 1,
-                                    validation_data=(x_val, y_val), callbacks=[record, *callbacks]).items():
+                                    validation_data=(x_val, y_val),
+                                    callbacks=[record, *callbacks, *each_epoch(history)]).items():
         history.setdefault(key, []).extend(values)
     tuned = keras.ops.convert_to_numpy(inner(fed_val, training=False))
     return PipelineRun(
-        model, history, predictions, y_val, time.perf_counter() - start, seed, HEAD_EPOCHS,
-        backbone_input=(float(fed.min()), float(fed.max()), int(min(fed.shape[1:3]))),
+        model, history, predictions, y_val, time.perf_counter() - start, seed, HEAD_EPOCHS, backbone_input,
         batchnorm_drift=max(float(np.max(np.abs(a - b))) for a, b in zip(_batchnorm_statistics(inner), statistics)),
         weights_moved=_relative_changes(weights, [w.numpy() for w in inner.weights]),
         feature_change=float(np.linalg.norm(tuned - features) / np.linalg.norm(features)))
