@@ -296,3 +296,18 @@ def test_a_broken_answer_that_passes_is_reported_with_the_seeds_it_passed(tmp_pa
     assert calibrate(lesson, monkeypatch, "--seeds", "3") == 1
     assert "NOT AS EXPECTED: broken: passed at seed 0; passed at seed 2" in capsys.readouterr().err
     assert not (tmp_path / "calibration").exists()  # without --write nothing is written
+
+
+def test_a_table_that_cannot_be_carried_on_is_not_replaced_by_fewer_seeds_unless_asked(tmp_path, monkeypatch, capsys):
+    from tlclinic.calibration import numerics_family
+
+    table = tmp_path / "calibration" / f"{numerics_family()}.md"
+    table.parent.mkdir()
+    header = "| head | should | passed | pass rate, 95% bound | m min | m max |\n|---|---|---|---|---|---|\n"
+    table.write_text(header + "| valid | pass | 299/299 | ≥ 99.0% | 0.9 | 0.9 |\n")  # no per-seed numbers
+    lesson = FakeLesson(tmp_path)
+    assert calibrate(lesson, monkeypatch, "--seeds", "3", "--write") == 1
+    assert lesson.trained == [] and "299/299" in table.read_text()
+    assert "holds 299 seeds and cannot be carried on" in capsys.readouterr().err
+    assert calibrate(lesson, monkeypatch, "--seeds", "3", "--write", "--fresh") == 0
+    assert lesson.trained == [0, 1, 2] and "| valid | pass | 3/3 |" in table.read_text()

@@ -129,7 +129,7 @@ def read_held(path: Path) -> tuple[Held | None, str]:
         return None, f"{path.name} has no per-seed numbers beside it" if path.exists() else ""
     path = path.with_suffix(".json")
     table = json.loads(path.read_text())
-    if "losses" not in table["rows"][0]:
+    if not table["rows"] or "losses" not in table["rows"][0]:
         return None, f"{path.name} holds no training losses to check the seeds against (an older table)"
     if table.get("versions") != versions():
         return None, f"{path.name} was measured with {table.get('versions')}, this process runs {versions()}"
@@ -265,6 +265,11 @@ def _rows(path: Path) -> list[list[str]]:
 def _passed_of(row: list[str]) -> tuple[int, int]:
     passed, runs = row[2].split("/")
     return int(passed), int(runs)
+
+
+def seeds_in(path: Path) -> int:
+    """The most seeds any answer of the table at ``path`` was run at (0 without a table)."""
+    return max((_passed_of(row)[1] for row in _rows(path)), default=0) if path.exists() else 0
 
 
 def summarise_table(path: Path) -> str:

@@ -11,7 +11,8 @@ so a calibration never leaves the repository stale and one stopped part-way keep
 A table already written under the same kernels and libraries is carried on from the seeds it holds: its last
 seed is trained again first, and only if every answer gives the same verdict and final training loss (to
 ``calibration.REPRODUCED``) are its seeds kept; otherwise (the code changed its numbers) the lesson starts
-afresh and says why.  ``--fresh`` starts afresh regardless.
+afresh and says why.  A table that cannot be carried on is not replaced by one of fewer seeds: the command says
+what to run instead.  ``--fresh`` starts afresh regardless.
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ import datetime
 import sys
 import time
 
-from ..calibration import (Held, describe_family, differences, format_calibration, merged, read_held, table_path,
-                           versions, write_table)
+from ..calibration import (Held, describe_family, differences, format_calibration, merged, read_held, seeds_in,
+                           table_path, versions, write_table)
 from ..lessons import discover, select
 from .readme import write_readme
 
@@ -30,18 +31,24 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-def carried_on(lesson, fresh: bool) -> Held | None:
-    """The lesson's table held under this process's kernels, if its last seed still trains as it holds."""
-    held, why = (None, "--fresh") if fresh else read_held(table_path(lesson))
+def carried_on(lesson, fresh: bool, seeds: int) -> Held | None:
+    """The lesson's table held under this process's kernels, if its last seed still trains as it holds; None to
+    start afresh.  A table that cannot be carried on and holds more than ``seeds`` seeds is not replaced by a
+    smaller one unless ``fresh``: ``ValueError`` says what to run."""
+    path = table_path(lesson)
+    held, why = (None, "--fresh") if fresh else read_held(path)
     if held is not None and held.seeds:
         last = held.seeds - 1
         start = time.perf_counter()
         found = differences(held, lesson.calibrate(range(last, held.seeds)))
         if not found:
-            print(f"{lesson.NAME}: carrying on from the {held.seeds} seeds held in {table_path(lesson).name} (seed "
+            print(f"{lesson.NAME}: carrying on from the {held.seeds} seeds held in {path.name} (seed "
                   f"{last} trained again as it holds, {_minutes(time.perf_counter() - start)})", flush=True)
             return held
         why = f"seed {last} no longer trains as the table holds: " + "; ".join(found[:3])
+    if not fresh and (had := seeds_in(path)) > seeds:
+        raise ValueError(f"{lesson.NAME}: {path.name} holds {had} seeds and cannot be carried on ({why}); run "
+                         f"--seeds {had} to measure them again, or --fresh to replace them with {seeds}")
     if why:
         print(f"{lesson.NAME}: starting afresh: {why}", flush=True)
     return None
@@ -63,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     for name in select(args.lessons, parser.error):
         lesson = lessons[name]
-        held = (carried_on(lesson, args.fresh) if args.write else None) or Held([], versions(), 0.0)
+        try:
+            held = (carried_on(lesson, args.fresh, args.seeds) if args.write else None) or Held([], versions(), 0.0)
+        except ValueError as refused:
+            print(f"NOT CALIBRATED: {refused}", file=sys.stderr)
+            ok = False
+            continue
         text = ""
         while held.seeds < args.seeds or not text:
             part = range(held.seeds, min(held.seeds + args.chunk, args.seeds))
