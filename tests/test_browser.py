@@ -9,6 +9,7 @@ from tlclinic import browser
 from tlclinic.lessons import RELEASES, discover, release_notebook
 from tlclinic.lessons import learning_rate as lesson03
 from tlclinic.lessons import softmax_one_unit as lesson01
+from tlclinic.lessons import whole_program as lesson04
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
 
@@ -45,7 +46,19 @@ def test_lesson03_slider_trains_a_new_rate_epoch_by_epoch_and_a_revisit_is_its_k
     assert len(session.pictures) >= 3
 
 
-CLICKED = {lesson01.NAME, lesson03.NAME}  # the tests above run these and read their cells too
+def test_lesson04_draws_a_new_combination_epoch_by_epoch_and_ticking_its_box_again_is_a_revisit():
+    label = lesson04.BUG_LABELS["rescale_255"]
+    session = browser.drive(release_notebook(lesson04.NAME), [label, label], timeout_s=300)
+    assert session.widget_errors == 0 and session.stderr == [] and session.toasts == [], session
+    new, back = session.flips
+    assert new.status.startswith(("retrained and redrawn in", "redrawn (trained in the background) in")), new
+    if new.retrained:  # its four epochs drawn as they came, before the finished picture with every criterion
+        assert new.first_figure_s < new.final_figure_s, new
+    assert back.status.startswith("redrawn (a run kept from before) in"), back
+    assert len(session.pictures) >= 2
+
+
+CLICKED = {lesson01.NAME, lesson03.NAME, lesson04.NAME}  # the tests above run these and read their cells too
 
 
 @pytest.mark.parametrize("notebook", [RELEASES / "00-bring-your-own-model.ipynb"] + [

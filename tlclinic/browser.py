@@ -244,8 +244,8 @@ def _flip(page, cell, click, choice: str, timeout_s: float, session: Session) ->
 def drive(notebook: Path, choices: list, ready_first: bool = False, timeout_s: float = 60,
           log_range: tuple[float, float] = (-5, 0)) -> Session:
     """Open ``notebook`` (a copy) in JupyterLab in Chromium, run all its cells, then set its live control to each of
-    ``choices`` in turn with the mouse: a toggle button's label, or a value of a log slider over ``log_range`` (no
-    choices: only what Run All shows).  With ``ready_first``, the first click waits until the status says that the
+    ``choices`` in turn with the mouse: a toggle button's label, a checkbox's label (each click ticks or unticks it),
+    or a value of a log slider over ``log_range`` (no choices: only what Run All shows).  With ``ready_first``, the first click waits until the status says that the
     background has trained every other choice (as it does while a person reads); without it, the first click comes as
     soon as every cell has run."""
     from playwright.sync_api import sync_playwright
@@ -262,14 +262,16 @@ def drive(notebook: Path, choices: list, ready_first: bool = False, timeout_s: f
                 page.goto(url % notebook.name)
                 _run_all(page, timeout_s)
                 if choices or ready_first:
-                    cell = _live_cell(page, ".widget-toggle-buttons, .widget-slider", timeout_s)
+                    cell = _live_cell(page, ".widget-toggle-buttons, .widget-slider, .widget-checkbox", timeout_s)
                     slider = cell.locator(".widget-slider .noUi-target").first
                     page.evaluate(_WATCH, cell.element_handle())
                 if ready_first:
                     _wait_status(cell.locator(".widget-label").last, ALL_READY, timeout_s)
                 for choice in choices:
-                    if isinstance(choice, str):
+                    if isinstance(choice, str):  # a toggle button, or a checkbox ticked or unticked
                         button = cell.locator(".widget-toggle-button", has_text=choice).first
+                        if not button.count():
+                            button = cell.locator(".widget-checkbox", has_text=choice).locator("input").first
                         _flip(page, cell, button.click, choice, timeout_s, session)
                     else:
                         _flip(page, cell, lambda: _click_slider(slider, choice, log_range), f"{choice:g}", timeout_s, session)

@@ -37,6 +37,7 @@ CHECK = (f"validation Huber loss at most {MAX_VAL_HUBER} after {EPOCHS} epochs a
          f"within a factor of {MAX_ERROR_RATIO:g}")
 CALIBRATION_METRIC = REGRESSOR_METRIC  # what calibrate() reports: "val Huber loss"
 ANSWER = HeadAnswer("build_head", MINI_INCEPTION_FEATURES)  # the student writes build_head(input_dim) -> compiled model
+BROWSER_CHOICES = (FIX, "tanh", BROKEN)  # what `make bench` clicks in the live control, in order
 
 
 def train(build: HeadBuilder, seed: int = 0, *, callbacks=(), kept=None, on_epoch=None, epochs: int = EPOCHS,

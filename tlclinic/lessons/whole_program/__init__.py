@@ -66,6 +66,7 @@ BUG_LABELS = {
     "fine_tune_rate_1e3": "fine-tune at Adam's default 1e-3",
 }
 CALIBRATION = Path(__file__).parent / "calibration"
+BROWSER_CHOICES = (BUG_LABELS["rescale_255"],) * 2  # a bug's checkbox unticked (a new combination), ticked again
 
 
 def criteria(run: PipelineRun) -> list[tuple[str, str, bool | None]]:
