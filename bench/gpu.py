@@ -57,7 +57,8 @@ def table(lesson, rows: list[Calibration]) -> dict:
     cpu = cpu_verdicts(lesson)
     found = [{"head": r.head, "should_pass": r.should_pass, "passed": f"{r.passed}/{r.runs}",
               "metric_min": r.metric_range[0], "metric_max": r.metric_range[1], "as_expected": r.as_expected,
-              "agrees_with_cpu": r.as_expected == cpu.get(r.head), "failures": list(r.failures.values())[:2]} for r in rows]
+              "agrees_with_cpu": r.as_expected == cpu.get(r.head), "failures": list(r.failures.values())[:2]}
+             for r in rows]
     return {"metric": lesson.CALIBRATION_METRIC, "rows": found, "all_agree_with_cpu": all(
         row["agrees_with_cpu"] for row in found)}
 

@@ -245,9 +245,9 @@ def drive(notebook: Path, choices: list, ready_first: bool = False, timeout_s: f
           log_range: tuple[float, float] = (-5, 0)) -> Session:
     """Open ``notebook`` (a copy) in JupyterLab in Chromium, run all its cells, then set its live control to each of
     ``choices`` in turn with the mouse: a toggle button's label, a checkbox's label (each click ticks or unticks it),
-    or a value of a log slider over ``log_range`` (no choices: only what Run All shows).  With ``ready_first``, the first click waits until the status says that the
-    background has trained every other choice (as it does while a person reads); without it, the first click comes as
-    soon as every cell has run."""
+    or a value of a log slider over ``log_range`` (no choices: only what Run All shows).  With ``ready_first``, the
+    first click waits until the status says that the background has trained every other choice (as it does while a
+    person reads); without it, the first click comes as soon as every cell has run."""
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:

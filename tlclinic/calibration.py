@@ -147,11 +147,11 @@ def differences(held: Held, again: list[Calibration]) -> list[str]:
     found = []
     for kept, now in zip(held.rows, again):
         for i, seed in enumerate(now.seeds):
-            was = kept.losses[seed]
-            if (seed in kept.failures) != (seed in now.failures) or not (
-                    np.isclose(was, now.losses[i], rtol=REPRODUCED, atol=1e-6) or np.isnan(was) and np.isnan(now.losses[i])):
+            was, loss = kept.losses[seed], now.losses[i]
+            same_loss = np.isclose(was, loss, rtol=REPRODUCED, atol=1e-6) or np.isnan(was) and np.isnan(loss)
+            if (seed in kept.failures) != (seed in now.failures) or not same_loss:
                 found.append(f"{now.head} at seed {seed}: loss {was:.6g} and "
-                             f"{'failed' if seed in kept.failures else 'passed'} then, {now.losses[i]:.6g} and "
+                             f"{'failed' if seed in kept.failures else 'passed'} then, {loss:.6g} and "
                              f"{'failed' if seed in now.failures else 'passed'} now")
     return found
 

@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                                    lesson.CALIBRATION_ALSO)
                 write_readme()
             else:
-                text = f"{heading}\n\n{format_calibration(held.rows, lesson.CALIBRATION_METRIC, lesson.CALIBRATION_ALSO)}\n"
+                table = format_calibration(held.rows, lesson.CALIBRATION_METRIC, lesson.CALIBRATION_ALSO)
+                text = f"{heading}\n\n{table}\n"
             if part:
                 left = (args.seeds - n) * (time.perf_counter() - start) / len(part)
                 print(f"{name}: seeds 0 to {n - 1} of {args.seeds} ({_minutes(held.seconds)} so far"

@@ -39,8 +39,10 @@ def ablation_figure(rows: list[dict], note: str) -> Figure:
     for y, row in enumerate(rows[::-1]):
         tuned, frozen = (np.asarray(row[key], dtype=float) for key in ("values", "also_values"))  # null: raised
         ax.plot([np.nanmin(tuned), np.nanmax(tuned)], [y, y], color="tab:blue", lw=3, alpha=0.5)
-        ax.plot(np.nanmean(tuned), y, "o", color="tab:blue", label="after fine-tuning: mean, min-max" if y == 0 else None)
-        ax.plot(np.nanmean(frozen), y, "|", color="black", ms=12, label="head only (frozen backbone): mean" if y == 0 else None)
+        ax.plot(np.nanmean(tuned), y, "o", color="tab:blue",
+                label="after fine-tuning: mean, min-max" if y == 0 else None)
+        ax.plot(np.nanmean(frozen), y, "|", color="black", ms=12,
+                label="head only (frozen backbone): mean" if y == 0 else None)
     ax.set_yticks(range(len(names)), names)
     ax.set(xlabel="validation accuracy (100 test images)", xlim=(0.45, 1.0))
     ax.axvline(0.5, color="lightgrey", ls="--")
