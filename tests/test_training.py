@@ -234,6 +234,7 @@ def test_a_calibration_stopped_part_way_keeps_its_chunks_and_the_same_command_ca
     with pytest.raises(KeyboardInterrupt):
         calibrate(FakeLesson(tmp_path, stop_at=5), monkeypatch, "--seeds", "7", "--chunk", "3", "--write")
     assert "seeds 0 to 2," in table.read_text() and "7 seeds asked: the same command carries on" in table.read_text()
+    assert "calibrate --seeds 7 --write 00-fake`" in table.read_text()  # the command that carries it on
     assert "| valid | pass | 3/3 |" in table.read_text()
 
     lesson = FakeLesson(tmp_path)
