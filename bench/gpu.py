@@ -66,7 +66,8 @@ def table(lesson, rows: list[Calibration]) -> dict:
 def determinism(lesson) -> dict:
     """The lesson's calibration at seed 0, twice: every answer's metric the same both times?"""
     first, second = lesson.calibrate(range(1)), lesson.calibrate(range(1))
-    differences = [abs(a - b) for x, y in zip(first, second) for a, b in zip(x.values, y.values)]
+    differences = [abs(a - b) for x, y in zip(first, second) for a, b in zip(x.values, y.values)
+                   if not (np.isnan(a) and np.isnan(b))]  # NaN both times: a seed whose training raised both times
     return {"answers": len(first), "max_abs_difference": max(differences, default=float("nan"))}
 
 

@@ -59,8 +59,8 @@ def key(value: Any):
 class Experiment:
     """The state behind a live control: the chosen value, its run, its figure, and every run trained so far.
 
-    ``train(value, callbacks=())`` trains a value's run, and takes ``on_epoch`` (called with the run so far
-    after each epoch); ``draw(run, figure, value)`` draws it."""
+    ``train(value, callbacks=(), on_epoch=None)`` trains a value's run, calling ``on_epoch`` (when given) with
+    the run so far after each epoch; ``draw(run, figure, value)`` draws it."""
 
     def __init__(self, train: Callable[..., Run], draw: Callable[[Run, Figure, Any], None], value: Any,
                  figsize: tuple[float, float] = (12, 3.4)):
@@ -91,7 +91,7 @@ class Experiment:
                 show(self.pictures[key(value)], self.runs[key(value)])
             self.value, self.run = value, self.runs[key(value)]
             return self.run
-        run = self._train(value, on_epoch=show and self._growing(value, show, self._figure))
+        run = self.train(value, on_epoch=show and self._growing(value, show, self._figure))
         self.value, self.run = value, run
         self._keep(value, run, plots.as_image(self._draw(self._figure, run, value)))
         if show:
@@ -104,7 +104,7 @@ class Experiment:
         While ``wanted()``, ``show`` gets its growing picture as ``set`` would give it."""
         if not self.kept(value):
             grown = show and self._growing(value, show, plots.figure(*self.figsize))
-            run = self._train(value, callbacks, grown and (lambda so_far: wanted() and grown(so_far)))
+            run = self.train(value, callbacks, on_epoch=grown and (lambda so_far: wanted() and grown(so_far)))
             self._keep(value, run, plots.as_image(self._draw(plots.figure(*self.figsize), run, value)))
 
     def warm(self, value: Any) -> None:
@@ -115,11 +115,6 @@ class Experiment:
             # Interrupted: stopped as asked.  Any other error is raised again, and shown, when the value is chosen.
             with contextlib.suppress(Exception):
                 self.train(value, callbacks=[_StopAfterFirstEpoch()])
-
-    def _train(self, value: Any, callbacks=(), on_epoch: Callable[[Run], None] | None = None) -> Run:
-        if on_epoch:
-            return self.train(value, callbacks=callbacks, on_epoch=on_epoch)
-        return self.train(value, callbacks=callbacks)
 
     def _growing(self, value: Any, show: Callable[[Image, Run], None], figure: Figure) -> Callable[[Run], None]:
         """An ``on_epoch`` that draws ``value``'s growing run on ``figure`` and shows it after the first epoch,

@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.write:
                 text = write_table(table_path(lesson), held, heading, lesson.CALIBRATION_METRIC,
                                    lesson.CALIBRATION_ALSO)
-                write_readme()
+                for changed in write_readme():
+                    print(f"README.md: rewrote the generated part {changed!r}", flush=True)
             else:
                 table = format_calibration(held.rows, lesson.CALIBRATION_METRIC, lesson.CALIBRATION_ALSO)
                 text = f"{heading}\n\n{table}\n"
