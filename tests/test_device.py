@@ -33,3 +33,26 @@ def test_a_fresh_python_that_imports_the_workbook_and_trains_prints_no_native_no
                            "with silenced_native_stderr():\n    os.write(2, b'native line')"],
                           capture_output=True, text=True, env={**os.environ, "TLCLINIC_VERBOSE": "1"})
     assert loud.stderr.endswith("native line")  # shown, after whatever TensorFlow said on import
+
+
+def test_the_kernel_family_is_the_one_tensorflow_runs_when_nothing_chooses_it(monkeypatch):
+    """Unset, TensorFlow picks oneDNN's kernels by CPU (and says so on import); the family that names the kept
+    results and the calibration tables is that one, so the demo after `make e2e` (both under Eigen's kernels on
+    a CPU that TensorFlow gives Eigen's) reuses what the tests computed."""
+    import os
+    import subprocess
+    import sys
+
+    import keras
+    import pytest
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's kernel families")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL",
+                                                             "TLCLINIC_VERBOSE")}
+    found = subprocess.run([sys.executable, "-c", "import tensorflow\nfrom tlclinic import device\n"
+                            "print(device.kernel_family())"], capture_output=True, text=True, check=True, env=env)
+    assert found.stdout.strip() == ("1" if "oneDNN custom operations are on" in found.stderr else "0"), found
+    for chosen in ("0", "1"):
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", chosen)
+        assert device.kernel_family() == chosen

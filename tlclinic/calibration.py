@@ -3,7 +3,7 @@ broken answers never; its tables, and their summary in the README.
 
 The command is ``python -m tlclinic.commands.calibrate`` (``make calibrate``).  Each lesson's table lives in its
 folder, named by the family of kernels it ran under (``numerics_family``): ``calibration/onednn-<0|1>.md`` for
-TensorFlow's two CPU families (``TF_ENABLE_ONEDNN_OPTS``; unset means 1 on x86), ``jax-cpu.md`` for Keras on JAX
+TensorFlow's two CPU families (``TF_ENABLE_ONEDNN_OPTS``; unset, TensorFlow picks one by CPU), ``jax-cpu.md`` for Keras on JAX
 (XLA's CPU kernels), ``torch-cpu.md`` for PyTorch, ``-gpu`` on a GPU; every seed's metrics beside it in ``.json``.
 """
 from __future__ import annotations
@@ -226,17 +226,12 @@ def format_calibration(rows: list[Calibration], metric_name: str, also_name: str
     return "\n".join(lines)
 
 
-def kernel_family() -> str:
-    """TensorFlow's CPU kernel family: "1" for oneDNN's (the default on x86), "0" for Eigen's."""
-    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1")
-
-
 def numerics_family() -> str:
     """The kernels this process trains with, as the calibration tables are named: ``onednn-0`` or ``onednn-1`` on
     TensorFlow's CPU, ``jax-cpu``, ``torch-cpu``, or the backend with ``-gpu`` where a GPU trains."""
     import keras
 
-    from .device import gpus
+    from .device import gpus, kernel_family
 
     backend = keras.backend.backend()
     if gpus():

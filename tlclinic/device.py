@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
 import platform
 
 import keras
@@ -30,6 +31,20 @@ def gpus() -> list[str]:
     return []
 
 
+def kernel_family() -> str:
+    """TensorFlow's CPU kernel family in this process: "1" for oneDNN's, "0" for Eigen's.  ``TF_ENABLE_ONEDNN_OPTS``
+    chooses it; unset, TensorFlow chooses by CPU (oneDNN's only where the CPU has the AVX-512 or AMX features it is
+    tuned for), so TensorFlow is asked."""
+    chosen = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower()
+    if chosen in ("0", "false"):
+        return "0"
+    if chosen in ("1", "true"):
+        return "1"
+    from tensorflow.python.util import _pywrap_util_port
+
+    return "1" if _pywrap_util_port.IsMklEnabled() else "0"
+
+
 def describe() -> dict[str, str]:
     backend = keras.backend.backend()
     info = {"python": platform.python_version(), "keras": keras.__version__, "backend": backend}
@@ -37,7 +52,10 @@ def describe() -> dict[str, str]:
         info["tensorflow"] = importlib.metadata.version("tensorflow")
     except importlib.metadata.PackageNotFoundError:
         info["tensorflow"] = "not installed"
-    if backend != "tensorflow":
+    if backend == "tensorflow":
+        info["kernels"] = "oneDNN's (TF_ENABLE_ONEDNN_OPTS=1)" if kernel_family() == "1" else \
+            "Eigen's (TF_ENABLE_ONEDNN_OPTS=0)"
+    else:
         info[backend] = importlib.import_module(backend).__version__
     found = gpus()
     info["device"] = ", ".join(found) if found else "CPU only (no GPU found)"

@@ -3,8 +3,9 @@
 A lesson's 20-seed counts, sweeps and range tests do not depend on the student's code.  ``kept`` computes one
 the first time and keeps it under ``data/results/``; the key covers everything that could change the numbers:
 the package's source, the backbone's weights, the datasets, the Keras backend and versions, and the CPU kernel
-family TensorFlow uses (``TF_ENABLE_ONEDNN_OPTS``).  Same key, same result, so a notebook run again, the
-demo after the tests, or a second lesson that shows the same sweep costs nothing.
+family TensorFlow uses (``device.kernel_family``: ``TF_ENABLE_ONEDNN_OPTS``, or unset, the one TensorFlow picks).
+Same key, same result, so a notebook run again, the demo after the tests, or a second lesson that shows the same
+sweep costs nothing.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import keras
 
 from . import data
 from .backbone import MINI_WEIGHTS, file_digest
+from .device import kernel_family
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -32,7 +34,7 @@ def identity() -> str:
                 if (data.DATA_DIR / name).exists()}
     parts = {"code": code.hexdigest(), "weights": file_digest(MINI_WEIGHTS), "data": datasets,
              "backend": keras.backend.backend(), "keras": keras.__version__,
-             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")}
+             "kernels": kernel_family() if keras.backend.backend() == "tensorflow" else None}
     return json.dumps(parts, sort_keys=True)
 
 
