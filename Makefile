@@ -12,11 +12,12 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 BACKEND ?= $(or $(KERAS_BACKEND),tensorflow)
 export KERAS_BACKEND := $(BACKEND)
 
-.PHONY: help test e2e demo bench lab data pretrain release grade calibrate stress sandbox clean-data
+.PHONY: help test e2e e2e-families demo bench lab data pretrain release grade calibrate stress sandbox clean-data
 
 help:
 	@echo "make test      set up .venv and run the fast test suite (under 8 minutes)"
 	@echo "make e2e       the end-to-end tests: every notebook headless, the sandboxed grader, many seeds"
+	@echo "make e2e-families  the end-to-end tests whose numbers depend on the kernels, under oneDNN's and on JAX"
 	@echo "make demo      set up .venv and run the main job"
 	@echo "make lab       open JupyterLab on the student notebooks"
 	@echo "make data      draw the workbook's datasets under data/"
@@ -47,16 +48,18 @@ sandbox:
 	  (apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null 2>&1) ; } || \
 	  echo "WARNING: chromium is not installed and could not be: the browser test of the report is skipped ('sudo apt-get install chromium')"
 
-# TensorFlow runs oneDNN kernels on some CPUs and Eigen kernels on others: each tier runs under Eigen's
-# (TF_ENABLE_ONEDNN_OPTS=0), then its tests whose numbers depend on the kernels run again under oneDNN's, then
-# under Keras on JAX (XLA's kernels): the fast tier's numerics, and in the end-to-end tier the doctor on each
-# lesson and the grader on every lesson's solution and untouched release.
-# `make test` is the fast tier; `make e2e` the end-to-end one (notebooks, the sandboxed grader, many seeds).
-# CI (.ci/run) runs both.
+# TensorFlow runs oneDNN kernels on some CPUs and Eigen kernels on others. `make test`, the fast tier, runs under
+# Eigen's (TF_ENABLE_ONEDNN_OPTS=0), then its tests whose numbers depend on the kernels (-m numerics) again under
+# oneDNN's, then under Keras on JAX (XLA's kernels). `make e2e`, the end-to-end tier (notebooks, the sandboxed
+# grader, many seeds), runs under Eigen's; `make e2e-families` runs its numerics again under oneDNN's and on JAX
+# (the doctor on each lesson, the calibrations at another seed, the grader on every lesson's solution and
+# untouched release). CI (.ci/run) runs `make test` and `make e2e`: on a slow 2-core machine the other families'
+# end-to-end passes would take it past its time. Run `make e2e-families` before a change to how anything trains
+# or is judged.
 PYTEST := $(PY) -m pytest -n 2 --dist loadgroup
 NUMERICS_FILES := $(shell grep -l "mark.numerics" tests/test_*.py)  # the second pass collects only these
-# On JAX the end-to-end tier leaves out the many-seed calibrations and lesson 04's pipelines, which the committed
-# tables measure on JAX (calibration/jax-cpu.md, make calibrate BACKEND=jax), to keep CI's run short.
+# On JAX, make e2e-families leaves out the many-seed calibrations and lesson 04's pipelines, which the committed
+# tables measure on JAX (calibration/jax-cpu.md, make calibrate BACKEND=jax).
 JAX_E2E_FILES := $(filter-out tests/test_lesson04_whole_program.py,$(NUMERICS_FILES)) tests/test_grading.py
 test: $(STAMP) sandbox
 	TF_ENABLE_ONEDNN_OPTS=0 $(PYTEST) -m "not slow and not e2e" --durations=10
@@ -65,8 +68,10 @@ test: $(STAMP) sandbox
 
 e2e: $(STAMP) sandbox
 	TF_ENABLE_ONEDNN_OPTS=0 $(PYTEST) -m "e2e and not slow" --durations=10
-	TF_ENABLE_ONEDNN_OPTS=1 $(PYTEST) -m "e2e and numerics" $(NUMERICS_FILES)
-	KERAS_BACKEND=jax $(PYTEST) -m "e2e and (numerics or backends)" -k "not calibration" $(JAX_E2E_FILES)
+
+e2e-families: $(STAMP) sandbox
+	TF_ENABLE_ONEDNN_OPTS=1 $(PYTEST) -m "e2e and numerics" --durations=10 $(NUMERICS_FILES)
+	KERAS_BACKEND=jax $(PYTEST) -m "e2e and (numerics or backends)" -k "not calibration" --durations=10 $(JAX_E2E_FILES)
 
 demo: $(STAMP)
 	$(PY) -m tlclinic.demo

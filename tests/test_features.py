@@ -64,6 +64,31 @@ def test_a_kept_result_is_computed_once_per_key(tmp_path, monkeypatch):
     assert len(calls) == 3
 
 
+def test_a_result_asked_for_while_it_is_computed_is_computed_once(tmp_path, monkeypatch):
+    """Two kernels (or a kernel and the demo) asking for the same demonstration at once: the second waits."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tlclinic import data, results
+
+    monkeypatch.setattr(data, "DATA_DIR", tmp_path)
+    started, calls = threading.Event(), []
+
+    def compute():
+        calls.append(1)
+        started.set()
+        time.sleep(0.5)
+        return {"seeds": [1, 4]}
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(results.kept, "count", compute, 0.1)
+        assert started.wait(60)
+        second = pool.submit(results.kept, "count", compute, 0.1)
+        assert first.result() == second.result() == {"seeds": [1, 4]}
+    assert calls == [1]
+
+
 def test_a_cache_hit_builds_no_network(monkeypatch):
     """The backbone is built once per process; looking features up again builds nothing."""
     from tlclinic import backbone

@@ -70,6 +70,7 @@ class Session:
     widget_errors: int = 0
     pictures: set[str] = field(default_factory=set)  # every distinct live picture seen (its data URL's hash)
     stderr: list[str] = field(default_factory=list)  # each stderr stream among the outputs: "cell <index>: <text>"
+    errors: list[tuple[str, str]] = field(default_factory=list)  # each error shown: (the cell's grade_id, its ename)
     toasts: list[str] = field(default_factory=list)  # the notifications shown over the notebook at the end
 
 
@@ -166,11 +167,17 @@ _STDERR = """() => jupyterapp.shell.currentWidget.content.model.toJSON().cells.f
   (cell.outputs || []).filter(o => o.output_type === 'stream' && o.name === 'stderr')
   .map(o => `cell ${i}: ` + [].concat(o.text).join('')))"""
 
+# Each error among the notebook's outputs (the cell Run All stopped at): [the cell's nbgrader grade_id, the error].
+_ERRORS = """() => jupyterapp.shell.currentWidget.content.model.toJSON().cells.flatMap(cell =>
+  (cell.outputs || []).filter(o => o.output_type === 'error')
+  .map(o => [(cell.metadata.nbgrader || {}).grade_id || '', o.ename]))"""
+
 
 def _seen(page, session: Session) -> None:
     """What the page shows once the kernel is idle: widget errors, stderr streams, notifications."""
     session.widget_errors = page.get_by_text(WIDGET_ERROR).count()
     session.stderr = page.evaluate(_STDERR)
+    session.errors = [tuple(error) for error in page.evaluate(_ERRORS)]
     session.toasts = page.locator(".Toastify__toast").all_text_contents()
 
 

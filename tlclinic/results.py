@@ -9,6 +9,7 @@ sweep costs nothing.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -39,16 +40,20 @@ def identity() -> str:
 
 
 def kept(name: str, compute: Callable[[], Any], *arguments) -> Any:
-    """``compute()``, or the result kept for ``name`` and ``arguments`` from an earlier call on this machine."""
+    """``compute()``, or the result kept for ``name`` and ``arguments`` from an earlier call on this machine.  A
+    process that asks while another computes the same result waits for it (a lock file beside the result), rather
+    than computing it again beside it on the same cores."""
     key = hashlib.sha256(json.dumps([name, repr(arguments), identity()]).encode()).hexdigest()[:24]
     path = data.DATA_DIR / "results" / f"{name}-{key}.pickle"
-    if path.exists():
-        with open(path, "rb") as f:
-            return pickle.load(f)
-    result = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        pickle.dump(result, f)
-    tmp.replace(path)
-    return result
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process ends
+        if path.exists():
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        result = compute()
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(result, f)
+        tmp.replace(path)
+        return result
