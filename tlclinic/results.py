@@ -2,8 +2,9 @@
 
 A lesson's 20-seed counts, sweeps and range tests do not depend on the student's code.  ``kept`` computes one
 the first time and keeps it under ``data/results/``; the key covers everything that could change the numbers:
-the package's source, the backbone's weights, the datasets, the Keras backend and versions, and the CPU kernel
-family TensorFlow uses (``device.kernel_family``: ``TF_ENABLE_ONEDNN_OPTS``, or unset, the one TensorFlow picks).
+the package's source, the backbone's weights, the datasets, and what a calibration's numbers depend on
+(``calibration.versions``): the kernels (TensorFlow's CPU family, ``TF_ENABLE_ONEDNN_OPTS`` or, unset, the one
+TensorFlow picks; XLA's on JAX; a GPU's), the versions of Keras and of the backend's library.
 Same key, same result, so a notebook run again, the demo after the tests, or a second lesson that shows the same
 sweep costs nothing.
 """
@@ -17,11 +18,8 @@ import pickle
 from pathlib import Path
 from typing import Any, Callable
 
-import keras
-
 from . import data
 from .backbone import MINI_WEIGHTS, file_digest
-from .device import kernel_family
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -33,9 +31,9 @@ def identity() -> str:
         code.update(path.read_bytes())
     datasets = {name: data.identity(data.DATA_DIR / name) for name in data.RECIPES
                 if (data.DATA_DIR / name).exists()}
-    parts = {"code": code.hexdigest(), "weights": file_digest(MINI_WEIGHTS), "data": datasets,
-             "backend": keras.backend.backend(), "keras": keras.__version__,
-             "kernels": kernel_family() if keras.backend.backend() == "tensorflow" else None}
+    from .calibration import versions  # the kernels (a GPU's among them), Keras and the backend's library
+
+    parts = {"code": code.hexdigest(), "weights": file_digest(MINI_WEIGHTS), "data": datasets, **versions()}
     return json.dumps(parts, sort_keys=True)
 
 

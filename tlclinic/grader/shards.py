@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
 import json
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
-
-import keras
 
 from .. import __version__
 from ..lessons import source_notebook as source_path
@@ -75,11 +72,9 @@ def relative(path: Path, root: Path) -> str:
 
 def grading_identity(timeout: int, sandboxed: bool) -> str:
     """What every submission's grade depends on besides its notebook and its lesson's source: the grader's code
-    and the lessons' (hashed, as kept results are), the weights, data, Keras and its backend's versions, and the
-    options that can change a verdict (``--timeout``, the sandbox)."""
-    backend = keras.backend.backend()
-    parts = {"kept results": results_identity(), "tlclinic": __version__,
-             backend: importlib.import_module(backend).__version__, "timeout": timeout, "sandboxed": sandboxed}
+    and the lessons' (hashed, as kept results are), the weights, data, the kernels, Keras and its backend's
+    versions (``results.identity``), and the options that can change a verdict (``--timeout``, the sandbox)."""
+    parts = {"kept results": results_identity(), "tlclinic": __version__, "timeout": timeout, "sandboxed": sandboxed}
     return json.dumps(parts, sort_keys=True)
 
 
