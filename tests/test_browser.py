@@ -7,10 +7,10 @@ import pytest
 
 from tlclinic import browser
 from tlclinic.lessons import RELEASES, discover, release_notebook
-from tlclinic.notebooks import cells
 from tlclinic.lessons import learning_rate as lesson03
 from tlclinic.lessons import softmax_one_unit as lesson01
 from tlclinic.lessons import whole_program as lesson04
+from tlclinic.notebooks import cells
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
 

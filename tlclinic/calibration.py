@@ -3,8 +3,9 @@ broken answers never; its tables, and their summary in the README.
 
 The command is ``python -m tlclinic.commands.calibrate`` (``make calibrate``).  Each lesson's table lives in its
 folder, named by the family of kernels it ran under (``numerics_family``): ``calibration/onednn-<0|1>.md`` for
-TensorFlow's two CPU families (``TF_ENABLE_ONEDNN_OPTS``; unset, TensorFlow picks one by CPU), ``jax-cpu.md`` for Keras on JAX
-(XLA's CPU kernels), ``torch-cpu.md`` for PyTorch, ``-gpu`` on a GPU; every seed's metrics beside it in ``.json``.
+TensorFlow's two CPU families (``TF_ENABLE_ONEDNN_OPTS``; unset, TensorFlow picks one by CPU), ``jax-cpu.md``
+for Keras on JAX (XLA's CPU kernels), ``torch-cpu.md`` for PyTorch, ``-gpu`` on a GPU; every seed's metrics
+beside it in ``.json``.
 """
 from __future__ import annotations
 
