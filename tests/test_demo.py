@@ -6,6 +6,14 @@ import nbformat
 import pytest
 
 from tlclinic import browser, demo, device, lesson as lesson_interface, lessons, report
+from tlclinic.notebooks import PASSED
+
+
+def a_solution_executed(*printed: str):
+    """A notebook as a clean solution leaves it: what it printed, then its visible check's pass."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(...)")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", text=f"{text}\n") for text in (*printed, PASSED)]
+    return nb
 
 
 @pytest.mark.e2e
@@ -17,9 +25,7 @@ def test_demo_runs_a_lesson_and_writes_the_table_the_page_and_the_plots(tmp_path
 
     def execute(path):
         executed.append(path)
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('types and shapes are right')")])
-        nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="types and shapes are right\n")]
-        return nb
+        return a_solution_executed("types and shapes are right")
 
     monkeypatch.setattr(demo, "execute", execute)
     assert demo.main(["01-softmax-one-unit", "--out", str(tmp_path)]) == 0
@@ -51,7 +57,7 @@ def test_a_lesson_that_fails_is_reported_with_its_reason_and_the_others_still_ru
         return types.SimpleNamespace(DATA=(), prepare=lambda: None, demo=lambda: lost if lesson == "01-softmax-one-unit" else fine)
 
     monkeypatch.setattr(demo, "load", load)
-    monkeypatch.setattr(demo, "execute", lambda path: nbformat.v4.new_notebook())
+    monkeypatch.setattr(demo, "execute", lambda path: a_solution_executed())
     monkeypatch.setattr(demo, "probe_backbone", lambda: [])
     assert demo.main(["--out", str(tmp_path)]) == 1
     table = (tmp_path / "table.md").read_text()
@@ -73,7 +79,7 @@ def test_a_run_of_one_lesson_keeps_the_other_lessons_rows_and_sections_from_the_
             path.write_bytes(b"\x89PNG\r\n\x1a\n")
 
     monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(DATA=(), prepare=lambda: None, demo=lambda: figured(name)))
-    monkeypatch.setattr(demo, "execute", lambda path: nbformat.v4.new_notebook())
+    monkeypatch.setattr(demo, "execute", lambda path: a_solution_executed())
     monkeypatch.setattr(demo, "probe_backbone", lambda: [])
     assert demo.main(["--out", str(tmp_path)]) == 0
     first, last = lessons.names()[0], lessons.names()[-1]
@@ -90,7 +96,7 @@ def test_a_run_of_one_lesson_keeps_the_other_lessons_rows_and_sections_from_the_
 def test_the_notebooks_run_side_by_side_and_each_lesson_is_reported_in_order_with_its_own_failure(
         tmp_path, capsys, monkeypatch):
     """``--jobs 2``: two notebooks execute at once (never more), the rows keep the lessons' order, and a notebook
-    that fails fails its own lesson only."""
+    that fails, or shows a stream to stderr, fails its own lesson only."""
     import threading
     import time
 
@@ -105,7 +111,10 @@ def test_the_notebooks_run_side_by_side_and_each_lesson_is_reported_in_order_wit
             running[0] -= 1
         if path.stem == lessons.names()[1]:
             raise RuntimeError("a cell failed")
-        return nbformat.v4.new_notebook()
+        nb = a_solution_executed()
+        if path.stem == lessons.names()[2]:  # every cell ran, but one shows a warning in a red box
+            nb.cells[0].outputs.append(nbformat.v4.new_output("stream", name="stderr", text="UserWarning: slow\n"))
+        return nb
 
     monkeypatch.setattr(demo, "execute", execute)
     monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(DATA=(), prepare=lambda: None, demo=lambda: (
@@ -118,6 +127,9 @@ def test_the_notebooks_run_side_by_side_and_each_lesson_is_reported_in_order_wit
     assert printed[:len(lessons.names())] == lessons.names()
     table = (tmp_path / "table.md").read_text()
     assert "RuntimeError: a cell failed" in table and table.count("RuntimeError") == 1
+    assert "its notebook shows what a person should not see: cell 0: UserWarning: slow" in table
+    assert [line.split(":")[0] for line in table.splitlines() if line.startswith("FAILED ")] == [
+        f"FAILED {name}" for name in lessons.names()[1:3]]
     [failed] = [line for line in printed_lines if line.startswith(f"{lessons.names()[1]}: FAILED in ")]
     assert float(failed.split(" in ")[1].split()[0]) >= 0.05  # the time its notebook ran before it failed
 
@@ -131,7 +143,7 @@ def test_the_report_check_passes_a_whole_report_and_names_each_file_missing_or_e
 
     monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(DATA=(), prepare=lambda: None, demo=lambda: lesson_interface.Demo(
         "a symptom", "a fix", "a metric", True, True, figures={"curves": _Figure()})))
-    monkeypatch.setattr(demo, "execute", lambda path: nbformat.v4.new_notebook())
+    monkeypatch.setattr(demo, "execute", lambda path: a_solution_executed())
     monkeypatch.setattr(demo, "probe_backbone", lambda: [])
     assert demo.main(["--out", str(tmp_path)]) == 0
     assert report.check(tmp_path, lessons.names()) == [] and report.main([str(tmp_path)]) == 0

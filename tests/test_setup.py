@@ -35,9 +35,9 @@ def test_makefile_has_the_readme_commands_and_ci_runs_both_tiers_then_the_demo_a
         assert re.search(rf"^{target}:", makefile, re.M), target
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert "set -euo pipefail" in ci
-    assert ci.index("make test") < ci.index("make e2e"), "CI runs the fast tier, then the end-to-end one"
-    demo = "TF_ENABLE_ONEDNN_OPTS=0 make demo"
-    assert ci.index("make e2e") < ci.index("rm -rf build/report") < ci.index(demo) < ci.index(
+    e2e, demo = "TLCLINIC_SOLUTIONS_RUN_BY_THE_DEMO=1 make e2e", "TF_ENABLE_ONEDNN_OPTS=0 make demo"
+    assert ci.index("make test") < ci.index(e2e), "CI runs the fast tier, then the end-to-end one"
+    assert ci.index(e2e) < ci.index("rm -rf build/report") < ci.index(demo) < ci.index(
         ".venv/bin/python -m tlclinic.report build/report"), "then the main job, and checks the report it wrote"
     e2e = re.search(r"^e2e:.*\n\t(.*)", makefile, re.M)
     assert e2e and e2e.group(1).startswith("TF_ENABLE_ONEDNN_OPTS=0 "), "the demo reuses what the first pass kept"

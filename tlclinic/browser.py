@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .live import DONE as DONE_WORDS
+from .notebooks import NOT_A_PERSONS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 LAB_SETTINGS = Path(__file__).with_name("jupyterlab-overrides.json")  # make lab's settings; the JupyterLab here's too
@@ -93,8 +94,7 @@ def lab(folder: Path) -> Iterator[str]:
     its environment, and so in every kernel's.  The app is exposed to the page (``window.jupyterapp``) so that
     the notebook's outputs can be read as JupyterLab holds them."""
     port, token = _free_port(), "tlclinic"
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("TF_CPP_MIN_LOG_LEVEL", "PYTEST_CURRENT_TEST")}
+    env = {key: value for key, value in os.environ.items() if key not in NOT_A_PERSONS}
     env.update(JUPYTERLAB_SETTINGS_DIR=str(folder / ".lab-settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(folder / ".lab-workspaces"),
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")

@@ -4,9 +4,10 @@
 
 Reports the device, draws the datasets if needed and shows that the pretrained backbone's features transfer
 (a linear probe against the same network with random weights).  Then, for every lesson in order, it executes
-the solution notebook headless, runs the lesson's broken program and its fix, and measures both.  The notebooks
-run ``--jobs`` at a time (one per core by default), each in a kernel of its own, beside the demos; each is
-deterministic, so running them side by side changes their times, never their results.  It writes
+the solution notebook headless in a kernel started as a person's JupyterLab starts it (a stream to stderr,
+start-up noise or no visible check passed fails the lesson), runs the lesson's broken program and its fix, and
+measures both.  The notebooks run ``--jobs`` at a time (one per core by default), each in a kernel of its own,
+beside the demos; each is deterministic, so running them side by side changes their times, never their results.  It writes
 ``build/report/``: ``index.html`` (opens offline, no server), each executed notebook as HTML, PNG plots and
 ``table.md``, and prints the table.  It exits 1 when any lesson did not reproduce its symptom or its fix did
 not converge, saying why; the other lessons still run and are reported.  A run of some lessons keeps the other
@@ -31,7 +32,7 @@ from .console import gist
 from .backbone import get_backbone
 from .features import cached_features
 from .lessons import load, names, select, source_notebook
-from .notebooks import execute
+from .notebooks import execute, shown_wrong
 from .progress import progress
 from .training import linear_probe
 
@@ -93,13 +94,16 @@ def timed_execute(lesson: str):
 
 
 def run_lesson(lesson: str, out: Path, device_name: str, executed: Future) -> report.Row:
-    """A lesson's row: its solution notebook executed (``executed``, a ``timed_execute`` under way beside this), then
-    its demo; any error becomes the row's reason.  Its seconds are the notebook's and the demo's."""
+    """A lesson's row: its solution notebook executed (``executed``, a ``timed_execute`` under way beside this) and
+    showing nothing a person should not see (``notebooks.shown_wrong``), then its demo; any error becomes the row's
+    reason.  Its seconds are the notebook's and the demo's."""
     row = report.Row(lesson, None, 0.0, device_name, date=str(datetime.date.today()))
     try:
         nb, row.seconds = executed.result()
         row.notebook_html = f"{lesson}.html"
         (out / row.notebook_html).write_text(notebook_html(nb))
+        if wrong := shown_wrong(nb):
+            raise ValueError(f"its notebook shows what a person should not see: {'; '.join(wrong)}")
         start = time.perf_counter()
         row.demo = load(lesson).demo()
         row.seconds += time.perf_counter() - start
