@@ -7,9 +7,9 @@ Reports the device, draws the datasets if needed and shows that the pretrained b
 the solution notebook headless in a kernel started as a person's JupyterLab starts it (a stream to stderr,
 start-up noise or no visible check passed fails the lesson), runs the lesson's broken program and its fix, and
 measures both.  The notebooks run ``--jobs`` at a time (one per core by default), each in a kernel of its own,
-beside the demos; each is deterministic, so running them side by side changes their times, never their results.  It writes
-``build/report/``: ``index.html`` (opens offline, no server), each executed notebook as HTML, PNG plots and
-``table.md``, and prints the table.  It exits 1 when any lesson did not reproduce its symptom or its fix did
+beside the demos; each is deterministic, so running them side by side changes their times, never their results.
+It writes ``build/report/``: ``index.html`` (opens offline, no server), each executed notebook as HTML, PNG plots
+and ``table.md``, and prints the table.  It exits 1 when any lesson did not reproduce its symptom or its fix did
 not converge, saying why; the other lessons still run and are reported.  A run of some lessons keeps the other
 lessons' rows and sections from the last run into the same ``--out`` (``rows.json``), saying so.
 """

@@ -41,9 +41,9 @@ def cells(path: Path) -> list[Cell]:
 # What a solution's visible check prints when it passes, and what no output a person reads may carry.
 PASSED = "passed (seed 0, judged in a fresh process)"
 NOISE = ("cuInit", "cudart_stub", "absl", "oneDNN custom operations", "Kernel is running over TCP", "retracing")
-# Set by a person's JupyterLab never, by make and the tests: a kernel started here gets neither, so that what keeps
-# TensorFlow's native log out of the cells is the package alone (and ipykernel, which leaves what native code
-# writes to file descriptors 1 and 2 out of the cells under pytest, shows it as it would to a person).
+# Set by make and the tests, never by a person's JupyterLab: a kernel started here gets neither, so that what keeps
+# TensorFlow's native log out of the cells is the package alone (and ipykernel, which under pytest leaves out of
+# the cells what native code writes to file descriptors 1 and 2, shows it as it would to a person).
 NOT_A_PERSONS = ("TF_CPP_MIN_LOG_LEVEL", "PYTEST_CURRENT_TEST")
 
 
