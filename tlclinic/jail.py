@@ -13,8 +13,9 @@ Both the student's answer (``grader.sandbox``) and the verifier that judges it (
   back (``no_new_privs``).  Files only root may read stay unreadable.  A grader that is not root runs bubblewrap
   in a user namespace, as itself.
 * **bounded resources**: memory (``RLIMIT_DATA``, which covers ``malloc`` and anonymous ``mmap``), processes and
-  threads (``RLIMIT_NPROC``, per user id and so per sandbox), the size of any file it writes, the size of each
-  ``tmpfs``, and the time (the whole process group is killed at ``timeout``).
+  threads (``RLIMIT_NPROC``, per user id and so per sandbox; lowered to a few more than it runs once the set-up
+  is done), the size of any file it writes, the size of each ``tmpfs``, and the time (the whole process group is
+  killed at ``timeout``).
 * **nothing from the environment** but what ``KEPT_ENVIRONMENT`` names.
 * **channels the process cannot forge**: its input arrives on stdin (``start`` may start it before that input
   exists: the verifier imports Keras while the answer is still being taken); it hands its result over a pipe
@@ -312,6 +313,7 @@ def _kill(process: subprocess.Popen) -> None:
 
 
 SETUP_DONE = b"set-up done\n"
+SPARE_TASKS = 8  # processes and threads untrusted code may start after the set-up (``Inside.setup_done``)
 
 
 # ---- inside -------------------------------------------------------------------------------------------------
@@ -325,11 +327,19 @@ class Inside:
     arguments: list[str]
 
     def setup_done(self) -> None:
-        """Say that the trusted part is done, and close the pipe: call it before running untrusted code."""
+        """Say that the trusted part is done, and close the pipe: call it before running untrusted code.
+
+        The process limit drops to the threads running now plus ``SPARE_TASKS``: the set-up's thread pools needed
+        ``Limits.processes``, but code that only builds a model needs no new ones, and a fork bomb then ends at
+        its first failed fork instead of filling the larger limit and spinning until the time limit."""
         if self.setup_fd >= 0:
             os.write(self.setup_fd, SETUP_DONE)
             os.close(self.setup_fd)
             self.setup_fd = -1
+        limit = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+        if limit != resource.RLIM_INFINITY:  # unsandboxed: the grader's user, whose processes it does not limit
+            running = len(os.listdir("/proc/self/task"))
+            resource.setrlimit(resource.RLIMIT_NPROC, (min(limit, running + SPARE_TASKS),) * 2)
 
     def hand_over(self, data: dict) -> None:
         """Write ``data`` (JSON) on the result pipe and close it."""
