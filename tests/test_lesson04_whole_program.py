@@ -145,26 +145,30 @@ def test_each_checkbox_retrains_with_its_bug_put_back_or_taken_out_and_a_revisit
 
 @pytest.mark.e2e
 def test_a_pipeline_is_drawn_epoch_by_epoch_through_both_stages_and_trains_as_it_does_unwatched():
-    """The live checkboxes show a new combination after its first epoch: the criteria measured before training at
-    once, those measured when fine-tuning ends pending (None, drawn as "…")."""
+    """The live checkboxes show a new combination after its first few batches, then after every epoch: the
+    criteria measured before training at once, those measured when fine-tuning ends pending (None, drawn as
+    "…")."""
     from tlclinic.lessons.whole_program.figures import draw_run
     from tlclinic.plots import figure
 
     seen, pictures = [], []
 
     def on_epoch(so_far):
-        seen.append((len(so_far.history["loss"]), len(so_far.val_predictions), so_far.finished,
-                     [ok for _, _, ok in lesson.criteria(so_far)]))
+        seen.append((so_far.first_epoch_share, len(so_far.history["loss"]), len(so_far.val_predictions),
+                     so_far.finished, [ok for _, _, ok in lesson.criteria(so_far)]))
         fig = figure(12, 3.6)
         draw_run(so_far, fig, criteria=lesson.criteria(so_far))
         pictures.append([t.get_text() for ax in fig.axes for t in ax.texts])
 
     watched = lesson.train(pipeline.pipeline_of(pipeline.FIXED), on_epoch=on_epoch)
     epochs = pipeline.HEAD_EPOCHS + pipeline.FINE_TUNE_EPOCHS
-    assert [(losses, predictions) for losses, predictions, *_ in seen] == [(n, n) for n in range(1, epochs + 1)]
+    assert 0 < seen[0][0] < 1 and seen[0][1:3] == (1, 1)  # after the head's first few batches
+    assert [(share, losses, predictions) for share, losses, predictions, *_ in seen[1:]] == [
+        (1.0, n, n) for n in range(1, epochs + 1)]
     assert all(not finished and oks == [True, True, None, None, None, None] for *_, finished, oks in seen)
     assert all(texts.count("…") == 4 and texts.count("pass") == 2 for texts in pictures)
-    assert any("head epoch 1 of 3 done" in text for text in pictures[0])
+    assert any(f"{seen[0][0]:.0%} of head epoch 1 done" in text for text in pictures[0])
+    assert any("head epoch 1 of 3 done" in text for text in pictures[1])
     assert any("fine-tuning epoch 1 of 1 done" in text for text in pictures[-1])
     assert watched.finished and all(ok for _, _, ok in lesson.criteria(watched))
     unwatched = lesson.train(pipeline.pipeline_of(pipeline.FIXED))

@@ -123,6 +123,33 @@ def test_a_head_kept_from_one_learning_rate_trains_at_another_as_a_new_build_wou
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(first.model(x_val)), first.final_predictions)
 
 
+@pytest.mark.numerics
+def test_a_run_watched_as_it_grows_is_first_drawn_after_a_few_batches_and_trains_as_an_unwatched_one():
+    """A live view's first picture of a run comes after ``FIRST_PICTURE_AFTER`` batches, not the first epoch: the
+    training loss so far and the validation outputs then, at the share of the epoch trained.  Watching changes
+    nothing in the run, not even with BatchNorm, whose statistics that picture measures, bit for bit."""
+    from tlclinic.tasks import shapes_features
+    from tlclinic.training import FIRST_PICTURE_AFTER
+
+    lesson = discover()["01-softmax-one-unit"]
+    build, _ = lesson.calibration_answers()["BatchNormalization after each hidden layer + sigmoid"]
+    seen = []
+    watched = lesson.train(build, seed=2, epochs=2, on_epoch=lambda run: seen.append(
+        (run.first_epoch_share, {name: list(values) for name, values in run.history.items()},
+         list(run.val_predictions))))
+    alone = lesson.train(build, seed=2, epochs=2)
+    assert watched.history == alone.history and watched.first_epoch_share == 1
+    for a, b in zip(watched.val_predictions, alone.val_predictions):
+        np.testing.assert_array_equal(a, b)
+
+    (share, history, predictions), *epochs = seen
+    steps = -(-len(shapes_features()[0][0]) // lesson.BATCH_SIZE)
+    assert share == FIRST_PICTURE_AFTER / steps < 1 and "loss" in history and "val_loss" not in history
+    assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0]) and history["loss"] != alone.history["loss"][:1]
+    assert len(predictions) == 1 and predictions[0].shape == alone.final_predictions.shape
+    assert [(share, len(history["val_loss"])) for share, history, _ in epochs] == [(1.0, 1), (1.0, 2)]
+
+
 # ------------------------------------------------------------------------------------- calibration's error bounds
 
 @pytest.mark.parametrize("errors, runs", [(0, 20), (0, 299), (1, 20), (3, 50), (19, 20)])

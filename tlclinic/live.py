@@ -5,12 +5,13 @@ the thin ipywidgets view over it; ``Background`` trains the values a person may 
 idle.  Nothing here waits for input, so notebooks run headless with the view in them.
 
 A run is deterministic for its value and seed, so each value is trained once: choosing it again shows its kept
-picture.  A value trained on the spot is redrawn epoch by epoch as its curves grow, so its first picture comes
-after one epoch.  Once a person's JupyterLab holds the control (its widget manager answers a link that only a
-browser runs; a headless run never does), the other values train in a thread of their own, one at a time and
-only while the kernel runs no cell and handles no change: a cell or a change to a value not yet trained stops
-that training within a batch (a change to the very value under way lets it finish, drawn as it grows), and it goes
-on once the kernel is idle again; a change to a kept value is shown at once and stops nothing.  It ends with the kernel.
+picture.  A value trained on the spot is redrawn epoch by epoch as its curves grow, its first picture after the
+first few batches (``training.FirstPicture``).  Once a person's JupyterLab holds the control (its widget manager
+answers a link that only a browser runs; a headless run never does), the other values train in a thread of their
+own, one at a time and only while the kernel runs no cell and handles no change: a cell or a change to a value not
+yet trained stops that training within a batch (a change to the very value under way lets it finish, drawn as it
+grows), and it goes on once the kernel is idle again; a change to a kept value is shown at once and stops nothing.
+It ends with the kernel.
 
 The figure is not inside the widget: it is an ordinary image output beside it, updated in place at every change
 (a display handle).  So a saved notebook, reopened, and the HTML report show the last picture, with a line saying
@@ -36,7 +37,7 @@ from . import plots
 from .training import Run
 
 IDLE_S = 0.5  # background training starts once the kernel has run no cell and handled no change for this long
-REDRAW_EVERY_S = 0.5  # a run growing on screen is redrawn after its first epoch, then at most this often
+REDRAW_EVERY_S = 0.5  # a run growing on screen is drawn after its first few batches, then at most this often
 # What the status says a change did, by how its run was had (the browser driver and make bench read these):
 DONE = {"on the spot": "retrained and redrawn", "trained in the background": "redrawn (trained in the background)",
         "revisit": "redrawn (a run kept from before)"}
@@ -84,8 +85,8 @@ class Experiment:
 
     def set(self, value: Any, show: Callable[[Image, Run], None] | None = None) -> Run:
         """Make ``value`` the chosen one: its kept run, or one trained now.  ``show(picture, run)`` gets the
-        picture to put on screen: the kept one at once, or the growing run's after its first epoch and then
-        every ``REDRAW_EVERY_S``, and the finished run's."""
+        picture to put on screen: the kept one at once, or the growing run's after its first few batches and then
+        at most every ``REDRAW_EVERY_S``, and the finished run's."""
         if self.kept(value):
             if show:
                 show(self.pictures[key(value)], self.runs[key(value)])
@@ -117,8 +118,8 @@ class Experiment:
                 self.train(value, callbacks=[_StopAfterFirstEpoch()])
 
     def _growing(self, value: Any, show: Callable[[Image, Run], None], figure: Figure) -> Callable[[Run], None]:
-        """An ``on_epoch`` that draws ``value``'s growing run on ``figure`` and shows it after the first epoch,
-        then at most every ``REDRAW_EVERY_S``."""
+        """An ``on_epoch`` that draws ``value``'s growing run on ``figure`` and shows it the first time it is
+        called (after the first few batches), then at most every ``REDRAW_EVERY_S``."""
         shown_at = None
 
         def grown(run: Run) -> None:
@@ -318,7 +319,9 @@ class LiveView:
             self._picture.update(picture)
         if not self.experiment.kept(self._read()):
             epochs = len(run.history["loss"])
-            self.status.value = f"training: {epochs} epoch{'s' if epochs > 1 else ''} drawn so far…"
+            self.status.value = (f"training: the first {run.first_epoch_share:.0%} of epoch 1 drawn…"
+                                 if run.first_epoch_share < 1 else
+                                 f"training: {epochs} epoch{'s' if epochs > 1 else ''} drawn so far…")
 
     def _changed(self, change) -> None:
         start = time.perf_counter()

@@ -15,17 +15,28 @@ from matplotlib.ticker import MaxNLocator
 from .training import Run
 
 
-def epochs_of(values) -> np.ndarray:
-    """1, 2, ... for a per-epoch series."""
-    return np.arange(1, len(values) + 1)
+def epochs_of(values, run: Run | None = None) -> np.ndarray:
+    """1, 2, ... for a per-epoch series; for a series of ``run`` seen before its first epoch ended (a live view's
+    first picture), the share of that epoch trained."""
+    return np.arange(len(values)) + (run.first_epoch_share if run else 1.0)
+
+
+def epoch_axis(ax, run: Run, label: str = "epoch") -> None:
+    """``ax``'s x axis as epochs, whole ones marked; from 0 to 1 for a run seen before its first epoch ended."""
+    ax.set_xlabel(label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if run.first_epoch_share < 1:
+        ax.set_xlim(0, 1.05)
 
 
 def draw_losses(ax, run: Run) -> None:
-    """Training and validation loss per epoch, as Keras prints them."""
+    """Training and validation loss per epoch, as Keras prints them (the validation loss from the first epoch's
+    end on)."""
     for key, style in (("loss", "-o"), ("val_loss", "--o")):
-        ax.plot(epochs_of(run.history[key]), run.history[key], style, label=key.replace("_", " "))
-    ax.set(xlabel="epoch", ylabel="loss", title="the loss Keras prints")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if key in run.history:
+            ax.plot(epochs_of(run.history[key], run), run.history[key], style, label=key.replace("_", " "))
+    ax.set(ylabel="loss", title="the loss Keras prints")
+    epoch_axis(ax, run)
     ax.legend()
 
 

@@ -61,6 +61,9 @@ class Run:
     val_targets: np.ndarray
     seconds: float
     seed: int = 0  # the seed it was built and trained under
+    # The share of the first epoch trained when the run was seen: 1 once that epoch has ended; less for a live
+    # view's first picture, drawn after the first few batches (``FIRST_PICTURE_AFTER``) with one entry per series.
+    first_epoch_share: float = dataclasses.field(default=1.0, kw_only=True)
 
     @property
     def final_predictions(self) -> np.ndarray:
@@ -80,14 +83,40 @@ class _EachEpoch(keras.callbacks.Callback):
         self.then(self.history)
 
 
+FIRST_PICTURE_AFTER = 4  # batches of the first epoch after which a run growing on screen is first drawn
+
+
+class FirstPicture(keras.callbacks.Callback):
+    """Calls ``then(logs so far, share of the epoch trained)`` once, after the first ``FIRST_PICTURE_AFTER``
+    batches of the first epoch when it has more: a live view's first picture of a run, before that epoch ends.
+    ``then`` may read the model (on JAX, ``self.model`` brings its weights up to date) but must change nothing
+    that training goes on with."""
+
+    def __init__(self, then: Callable[[dict[str, float], float], None]):
+        super().__init__()
+        self.then = then
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = self.params.get("steps") or 0
+        if self.then and batch + 1 == FIRST_PICTURE_AFTER < steps:
+            then, self.then = self.then, None
+            self.model  # noqa: B018  (on JAX: the weights of the batches trained so far, onto the model)
+            then({name: float(value) for name, value in (logs or {}).items()}, FIRST_PICTURE_AFTER / steps)
+
+
+def validation_outputs(model: keras.Model, x_val: np.ndarray, read: Callable | None = None) -> np.ndarray:
+    """The model's outputs on ``x_val`` (inference mode), through ``read(model, outputs)`` when given."""
+    outputs = keras.ops.convert_to_numpy(model(x_val, training=False))
+    return read(model, outputs) if read else outputs
+
+
 class _RecordPredictions(keras.callbacks.Callback):
     def __init__(self, x_val: np.ndarray, store: list, read: Callable | None = None):
         super().__init__()
         self.x_val, self.store, self.read = x_val, store, read
 
     def on_epoch_end(self, epoch, logs=None):
-        outputs = keras.ops.convert_to_numpy(self.model(self.x_val, training=False))
-        self.store.append(self.read(self.model, outputs) if self.read else outputs)
+        self.store.append(validation_outputs(self.model, self.x_val, self.read))
 
 
 def batchnorm_layers(model: keras.Model) -> list:
@@ -199,7 +228,9 @@ def train_head(build: Callable[[int], keras.Model], train: tuple[np.ndarray, np.
     ``targets_for(model, y)`` gives the targets the model is fitted on (one-hot labels for a categorical loss,
     say); the run keeps the plain ones.  ``read_outputs(model, outputs)`` turns the recorded validation outputs
     into what the lesson judges (probabilities from logits, say).  ``on_epoch(run so far)`` is called after each
-    epoch, so that a live view can draw the curves as they grow.  ``measure_batchnorm``: before each validation
+    epoch, and first after the first few batches (``FirstPicture``: the training loss so far, the validation
+    outputs then, no validation loss yet), so that a live view can draw the curves as they grow; the run trains
+    the same either way.  ``measure_batchnorm``: before each validation
     pass the head's BatchNorm statistics are measured over all the training features (``refresh_batchnorm``),
     rather than read from moving averages that have not yet forgotten their starting values; the training itself
     is the same, and a head without BatchNorm gives the same run either way.
@@ -214,7 +245,15 @@ def train_head(build: Callable[[int], keras.Model], train: tuple[np.ndarray, np.
     fit_targets = (lambda y: targets_for(model, y)) if targets_for else (lambda y: y)
     run_so_far = lambda history: Run(model, history, predictions, np.asarray(val[1]),  # noqa: E731
                                      time.perf_counter() - start, seed)
-    each_epoch = [_EachEpoch(lambda history: on_epoch(run_so_far(history)))] if on_epoch else []
+    def first_picture(logs: dict[str, float], share: float) -> None:
+        if measure_batchnorm:
+            refresh_batchnorm(model, train[0])
+        on_epoch(dataclasses.replace(run_so_far({name: [value] for name, value in logs.items()}),
+                                     val_predictions=[validation_outputs(model, val[0], read_outputs)],
+                                     first_epoch_share=share))
+
+    each_epoch = [FirstPicture(first_picture), _EachEpoch(lambda history: on_epoch(run_so_far(history)))] \
+        if on_epoch else []
     refresh = [_RefreshBatchNorm(train[0])] if measure_batchnorm else []
     history = fit_shuffled(model, train[0], fit_targets(train[1]), epochs, batch_size, seed,
                            validation_data=(val[0], fit_targets(val[1])),

@@ -9,7 +9,7 @@ receives in training and when deployed.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import keras
@@ -17,7 +17,7 @@ import numpy as np
 
 from ... import data
 from ...backbone import backbone_in, fed_to, get_backbone
-from ...training import Run, fit_shuffled
+from ...training import FirstPicture, Run, fit_shuffled, validation_outputs
 
 TRAIN_IMAGES = 500  # a fixed half of the 1000 training images, 250 per class: the same for every seed
 EPOCHS, BATCH_SIZE = 3, 16
@@ -75,7 +75,7 @@ class _Deployed(keras.callbacks.Callback):
         self.images, self.store, self.then, self.history = images, store, then, {}
 
     def on_epoch_end(self, epoch, logs=None):
-        self.store.append(keras.ops.convert_to_numpy(self.model(self.images, training=False)))
+        self.store.append(validation_outputs(self.model, self.images))
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         if self.then:
@@ -92,7 +92,8 @@ def train_deployed(build_model: Callable, seed: int = 0, callbacks=(), on_epoch:
     """``preprocessing, model = build_model(backbone)``: the model fitted on the preprocessed training images,
     then called on the raw test images (see the module).  ``build_model`` gets a copy of the pretrained backbone;
     the copy the model calls gets the pretrained weights before training (a model rebuilt from its config starts
-    with random ones).  ``on_epoch(run so far)`` after each epoch."""
+    with random ones).  ``on_epoch(run so far)`` after each epoch, and first after the first few batches
+    (``training.FirstPicture``)."""
     start = time.perf_counter()
     trusted = get_backbone("mini_inception").model
     keras.utils.set_random_seed(seed)
@@ -104,11 +105,16 @@ def train_deployed(build_model: Callable, seed: int = 0, callbacks=(), on_epoch:
     deployed: list[np.ndarray] = []
 
     def so_far(history: dict) -> DeployedRun:
-        return DeployedRun(model, dict(history), list(deployed), y_test, time.perf_counter() - start, seed)
+        return DeployedRun(model, dict(history), list(deployed), y_test, time.perf_counter() - start, seed,
+                           train_range=_range(model, inner, fed), deployed_range=_range(model, inner, x_test))
+
+    def first_picture(logs: dict[str, float], share: float) -> None:
+        on_epoch(replace(so_far({name: [value] for name, value in logs.items()}),
+                         val_predictions=[validation_outputs(model, x_test)], first_epoch_share=share))
 
     watch = _Deployed(x_test, deployed, on_epoch and (lambda history: on_epoch(so_far(history))))
     history = fit_shuffled(model, fed, y, epochs, BATCH_SIZE, seed, validation_data=(fed_test, y_test),
-                           callbacks=[watch, *callbacks])
+                           callbacks=[watch, *callbacks, *([FirstPicture(first_picture)] if on_epoch else [])])
     return DeployedRun(model, history, deployed, y_test, time.perf_counter() - start, seed,
                        pipeline_predictions=keras.ops.convert_to_numpy(model(fed_test, training=False)),
                        train_range=_range(model, inner, fed), deployed_range=_range(model, inner, x_test))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ...plots import draw_losses, epochs_of, side_by_side, suptitle
+from ...plots import draw_losses, epoch_axis, epochs_of, side_by_side, suptitle
 from .deployed import DeployedRun, accuracy, classes
 
 
@@ -14,10 +14,12 @@ def draw_run(run: DeployedRun, fig: Figure, title: str = "") -> None:
     draw_losses(loss_ax, run)
     for key, style, label in (("accuracy", "-o", "train accuracy (pipeline)"),
                               ("val_accuracy", "--o", "val accuracy (pipeline)")):
-        acc_ax.plot(epochs_of(run.history[key]), run.history[key], style, label=label)
+        if key in run.history:  # the validation accuracy from the first epoch's end on
+            acc_ax.plot(epochs_of(run.history[key], run), run.history[key], style, label=label)
     deployed = [accuracy(p, run.val_targets) for p in run.val_predictions]
-    acc_ax.plot(epochs_of(deployed), deployed, "-s", color="crimson", label="deployed: raw images")
-    acc_ax.set(xlabel="epoch", ylim=(0, 1.02), title="accuracy")
+    acc_ax.plot(epochs_of(deployed, run), deployed, "-s", color="crimson", label="deployed: raw images")
+    acc_ax.set(ylim=(0, 1.02), title="accuracy")
+    epoch_axis(acc_ax, run)
     acc_ax.legend(loc="lower right", fontsize="x-small")
     draw_classes(class_ax, run)
     if title:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ...plots import draw_losses, epochs_of, overlay
+from ...plots import draw_losses, epoch_axis, epochs_of, overlay
 from ...symptoms import accuracy, positive_probability
 from ...training import Run
 
@@ -14,9 +14,10 @@ def draw_run(run: Run, fig: Figure, title: str = "") -> None:
     loss_ax, acc_ax, hist_ax = fig.subplots(1, 3)
     draw_losses(loss_ax, run)
     acc = [accuracy(p, run.val_targets) for p in run.val_predictions]
-    acc_ax.plot(epochs_of(acc), acc, "-o", label="val accuracy")
+    acc_ax.plot(epochs_of(acc, run), acc, "-o", label="val accuracy")
     acc_ax.axhline(np.mean(run.val_targets == 1), color="grey", ls=":", label="class 1 share")
-    acc_ax.set(xlabel="epoch", ylim=(0, 1.02), title="accuracy")
+    acc_ax.set(ylim=(0, 1.02), title="accuracy")
+    epoch_axis(acc_ax, run)
     acc_ax.legend(loc="lower right", fontsize="small")
     draw_prediction_histogram(hist_ax, run)
     if title:

@@ -92,7 +92,8 @@ def criteria(run: PipelineRun) -> list[tuple[str, str, bool | None]]:
     if run.finished:
         return before_training + [(asks, measured(), holds()) for asks, measured, holds in after_fine_tuning]
     done = len(run.val_predictions)
-    stage = (f"head epoch {done} of {run.head_epochs}" if done <= run.head_epochs
+    stage = (f"{run.first_epoch_share:.0%} of head epoch 1" if run.first_epoch_share < 1
+             else f"head epoch {done} of {run.head_epochs}" if done <= run.head_epochs
              else f"fine-tuning epoch {done - run.head_epochs} of {FINE_TUNE_EPOCHS}")
     return before_training + [(asks, f"measured when fine-tuning ends ({stage} done)", None)
                               for asks, _, _ in after_fine_tuning]

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
-from ...plots import epochs_of, figure, suptitle
+from ...plots import epoch_axis, epochs_of, figure, suptitle
 from ...symptoms import accuracy
 from .pipeline import PipelineRun
 
@@ -14,11 +13,11 @@ def draw_run(run: PipelineRun, fig: Figure, title: str = "", criteria=()) -> Non
     """Validation accuracy through both stages, and each graded criterion with what was measured."""
     acc_ax, text_ax = fig.subplots(1, 2, width_ratios=(1, 1.3))
     acc = [accuracy(p, run.val_targets) for p in run.val_predictions]
-    acc_ax.plot(epochs_of(acc), acc, "-o", label="validation accuracy")
+    acc_ax.plot(epochs_of(acc, run), acc, "-o", label="validation accuracy")
     acc_ax.axvline(run.head_epochs + 0.5, color="grey", ls=":", label="fine-tuning starts")
     acc_ax.axhline(0.5, color="lightgrey", ls="--", label="chance")
-    acc_ax.set(xlabel="epoch (head, then fine-tuning)", ylim=(0.4, 1.0), title="accuracy through both stages")
-    acc_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    acc_ax.set(ylim=(0.4, 1.0), title="accuracy through both stages")
+    epoch_axis(acc_ax, run, "epoch (head, then fine-tuning)")
     acc_ax.legend(loc="lower right", fontsize="small")
     text_ax.axis("off")
     text_ax.set_title("what the grader measures", loc="left")

@@ -19,7 +19,7 @@ from keras import layers
 from ... import data
 from ...backbone import backbone_in, fed_to, get_backbone
 from ...symptoms import accuracy
-from ...training import Run, _EachEpoch, _RecordPredictions, fit_shuffled
+from ...training import FirstPicture, Run, _EachEpoch, _RecordPredictions, fit_shuffled, validation_outputs
 
 QUESTION_SIZE = 64  # question 000 loaded its images at 64x64
 NATIVE_SIZE = data.RECIPES["shapes"].size[0]  # the shapes images are drawn at 96x96
@@ -160,7 +160,8 @@ def _relative_changes(before: list[np.ndarray], after: list[np.ndarray]) -> floa
 def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "mini_inception",
                    callbacks=(), on_epoch: Callable[[PipelineRun], None] | None = None) -> PipelineRun:
     """``model, fine_tune = build_pipeline(backbone)``; train the head, ``fine_tune()``, fine-tune; measured on
-    the test split.  ``on_epoch(run so far)``, unfinished, is called after each epoch of either stage.
+    the test split.  ``on_epoch(run so far)``, unfinished, is called after each epoch of either stage, and
+    first after the head's first few batches (``training.FirstPicture``).
 
     ``build_pipeline`` gets a fresh copy of the pretrained backbone; whichever copy the model calls gets the
     pretrained weights before training (a model rebuilt from its config starts with random ones).  The images
@@ -183,14 +184,21 @@ def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "min
     record = _RecordPredictions(x_val, predictions)
     backbone_input = (float(fed.min()), float(fed.max()), int(min(fed.shape[1:3])))
 
+    def so_far(before: dict[str, list[float]], history: dict[str, list[float]]) -> PipelineRun:
+        return PipelineRun(model, {key: [*before.get(key, []), *values] for key, values in history.items()},
+                           predictions, y_val, time.perf_counter() - start, seed, HEAD_EPOCHS, backbone_input,
+                           finished=False)
+
     def each_epoch(before: dict[str, list[float]]) -> list:  # on_epoch with the history of the stages before
-        so_far = lambda history: PipelineRun(  # noqa: E731
-            model, {key: [*before.get(key, []), *values] for key, values in history.items()}, predictions, y_val,
-            time.perf_counter() - start, seed, HEAD_EPOCHS, backbone_input, finished=False)
-        return [_EachEpoch(lambda history: on_epoch(so_far(history)))] if on_epoch else []
+        return [_EachEpoch(lambda history: on_epoch(so_far(before, history)))] if on_epoch else []
+
+    def first_picture(logs: dict[str, float], share: float) -> None:
+        on_epoch(replace(so_far({}, {name: [value] for name, value in logs.items()}),
+                         val_predictions=[validation_outputs(model, x_val)], first_epoch_share=share))
 
     history = fit_shuffled(model, x, y, HEAD_EPOCHS, BATCH_SIZE, seed, validation_data=(x_val, y_val),
-                           callbacks=[record, *callbacks, *each_epoch({})])
+                           callbacks=[record, *callbacks, *each_epoch({}),
+                                      *([FirstPicture(first_picture)] if on_epoch else [])])
     tune()
     for key, values in fit_shuffled(model, x, y, FINE_TUNE_EPOCHS, BATCH_SIZE, seed + 1,
                                     validation_data=(x_val, y_val),
