@@ -127,6 +127,30 @@ def test_a_new_value_is_shown_after_its_first_epoch_then_finished():
     assert finished is view.picture()
 
 
+def test_a_growing_run_is_redrawn_at_most_every_half_second_and_less_often_where_drawing_is_slow(monkeypatch):
+    """On a clock that only training and drawing move, 20 epochs of 1/8 s each: a picture that takes 1/16 s to
+    draw is shown every half second of training (every 4 epochs), one that takes 1 s after 2 s of training
+    (drawing a third of the time); then the finished run."""
+    now = [0.0]
+    monkeypatch.setattr(live.time, "perf_counter", lambda: now[0])
+
+    def train(value, callbacks=(), on_epoch=None):
+        for epoch in range(1, 21):
+            now[0] += 0.125
+            if on_epoch:
+                on_epoch(Run(None, {"loss": [1.0] * epoch}, [], np.zeros(1), 0.0))
+        return Run(None, {"loss": [1.0] * 20}, [], np.zeros(1), 0.0)
+
+    for seconds, epochs_shown in ((0.0625, [1, 5, 9, 13, 17, 20]), (1.0, [1, 17, 20])):
+        def draw(run, fig, value):
+            now[0] += seconds
+            draw_loss(run, fig, value)
+
+        shown = []
+        live.Experiment(train, draw, "a").set("b", lambda picture, run: shown.append(len(run.history["loss"])))
+        assert shown == epochs_shown, (seconds, shown)
+
+
 def test_a_warmed_toggle_trains_each_other_option_for_one_epoch_first_and_keeps_no_run_of_it():
     """``warm=True``: before the first click, each other option's training runs one epoch and is stopped (its
     training function traced, for a ``train`` that keeps its compiled models); a click then trains it whole."""

@@ -37,7 +37,8 @@ from . import plots
 from .training import Run
 
 IDLE_S = 0.5  # background training starts once the kernel has run no cell and handled no change for this long
-REDRAW_EVERY_S = 0.5  # a run growing on screen is drawn after its first few batches, then at most this often
+REDRAW_EVERY_S = 0.5  # a run growing on screen is drawn after its first few batches, then at most this often,
+DRAWING_AT_MOST = 1 / 3  # and never sooner than keeps its drawing to this share of the time: training the rest
 # What the status says a change did, by how its run was had (the browser driver and make bench read these):
 DONE = {"on the spot": "retrained and redrawn", "trained in the background": "redrawn (trained in the background)",
         "revisit": "redrawn (a run kept from before)"}
@@ -119,14 +120,18 @@ class Experiment:
 
     def _growing(self, value: Any, show: Callable[[Image, Run], None], figure: Figure) -> Callable[[Run], None]:
         """An ``on_epoch`` that draws ``value``'s growing run on ``figure`` and shows it the first time it is
-        called (after the first few batches), then at most every ``REDRAW_EVERY_S``."""
-        shown_at = None
+        called (after the first few batches), then at most every ``REDRAW_EVERY_S``, and less often where a
+        picture takes long to draw (a second or more on a slow machine), so that drawing takes at most
+        ``DRAWING_AT_MOST`` of the time and the run itself is not held up by its pictures."""
+        next_at = None
 
         def grown(run: Run) -> None:
-            nonlocal shown_at
-            if shown_at is None or time.perf_counter() - shown_at >= REDRAW_EVERY_S:
+            nonlocal next_at
+            started = time.perf_counter()
+            if next_at is None or started >= next_at:
                 show(plots.as_image(self._draw(figure, run, value)), run)
-                shown_at = time.perf_counter()
+                ended = time.perf_counter()
+                next_at = ended + max(REDRAW_EVERY_S, (ended - started) * (1 - DRAWING_AT_MOST) / DRAWING_AT_MOST)
 
         return grown
 

@@ -87,21 +87,30 @@ FIRST_PICTURE_AFTER = 4  # batches of the first epoch after which a run growing 
 
 
 class FirstPicture(keras.callbacks.Callback):
-    """Calls ``then(logs so far, share of the epoch trained)`` once, after the first ``FIRST_PICTURE_AFTER``
-    batches of the first epoch when it has more: a live view's first picture of a run, before that epoch ends.
-    ``then`` may read the model (on JAX, ``self.model`` brings its weights up to date) but must change nothing
-    that training goes on with."""
+    """A live view's first picture of a run, before its first epoch ends: after the first ``FIRST_PICTURE_AFTER``
+    batches of that epoch (when it has more), ``on_epoch`` gets the run ``so_far(history)`` gives, with one entry
+    per series of its history (the mean over those batches as Keras logs it; no validation yet), the model's
+    outputs on ``x_val`` then (through ``read(model, outputs)`` when given), and the share of the epoch trained.
+    ``measure_batchnorm_on``: training inputs over which the BatchNorm statistics are measured first
+    (``refresh_batchnorm``, which every validation pass does afresh: the run goes on the same)."""
 
-    def __init__(self, then: Callable[[dict[str, float], float], None]):
+    def __init__(self, on_epoch: Callable[[Run], None], so_far: Callable[[dict[str, list[float]]], Run],
+                 x_val: np.ndarray, read: Callable | None = None, measure_batchnorm_on: np.ndarray | None = None):
         super().__init__()
-        self.then = then
+        self.on_epoch, self.so_far, self.x_val, self.read = on_epoch, so_far, x_val, read
+        self.measure_batchnorm_on, self.drawn = measure_batchnorm_on, False
 
     def on_train_batch_end(self, batch, logs=None):
         steps = self.params.get("steps") or 0
-        if self.then and batch + 1 == FIRST_PICTURE_AFTER < steps:
-            then, self.then = self.then, None
-            self.model  # noqa: B018  (on JAX: the weights of the batches trained so far, onto the model)
-            then({name: float(value) for name, value in (logs or {}).items()}, FIRST_PICTURE_AFTER / steps)
+        if self.drawn or not batch + 1 == FIRST_PICTURE_AFTER < steps:
+            return
+        self.drawn = True
+        model = self.model  # on JAX, this brings the weights of the batches trained so far onto the model
+        if self.measure_batchnorm_on is not None:
+            refresh_batchnorm(model, self.measure_batchnorm_on)
+        run = self.so_far({name: [float(value)] for name, value in (logs or {}).items()})
+        self.on_epoch(dataclasses.replace(run, val_predictions=[validation_outputs(model, self.x_val, self.read)],
+                                          first_epoch_share=FIRST_PICTURE_AFTER / steps))
 
 
 def validation_outputs(model: keras.Model, x_val: np.ndarray, read: Callable | None = None) -> np.ndarray:
@@ -245,15 +254,8 @@ def train_head(build: Callable[[int], keras.Model], train: tuple[np.ndarray, np.
     fit_targets = (lambda y: targets_for(model, y)) if targets_for else (lambda y: y)
     run_so_far = lambda history: Run(model, history, predictions, np.asarray(val[1]),  # noqa: E731
                                      time.perf_counter() - start, seed)
-    def first_picture(logs: dict[str, float], share: float) -> None:
-        if measure_batchnorm:
-            refresh_batchnorm(model, train[0])
-        on_epoch(dataclasses.replace(run_so_far({name: [value] for name, value in logs.items()}),
-                                     val_predictions=[validation_outputs(model, val[0], read_outputs)],
-                                     first_epoch_share=share))
-
-    each_epoch = [FirstPicture(first_picture), _EachEpoch(lambda history: on_epoch(run_so_far(history)))] \
-        if on_epoch else []
+    each_epoch = [FirstPicture(on_epoch, run_so_far, val[0], read_outputs, train[0] if measure_batchnorm else None),
+                  _EachEpoch(lambda history: on_epoch(run_so_far(history)))] if on_epoch else []
     refresh = [_RefreshBatchNorm(train[0])] if measure_batchnorm else []
     history = fit_shuffled(model, train[0], fit_targets(train[1]), epochs, batch_size, seed,
                            validation_data=(val[0], fit_targets(val[1])),

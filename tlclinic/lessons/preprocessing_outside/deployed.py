@@ -9,7 +9,7 @@ receives in training and when deployed.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable
 
 import keras
@@ -108,13 +108,10 @@ def train_deployed(build_model: Callable, seed: int = 0, callbacks=(), on_epoch:
         return DeployedRun(model, dict(history), list(deployed), y_test, time.perf_counter() - start, seed,
                            train_range=_range(model, inner, fed), deployed_range=_range(model, inner, x_test))
 
-    def first_picture(logs: dict[str, float], share: float) -> None:
-        on_epoch(replace(so_far({name: [value] for name, value in logs.items()}),
-                         val_predictions=[validation_outputs(model, x_test)], first_epoch_share=share))
-
-    watch = _Deployed(x_test, deployed, on_epoch and (lambda history: on_epoch(so_far(history))))
+    watch = [_Deployed(x_test, deployed, on_epoch and (lambda history: on_epoch(so_far(history)))),
+             *([FirstPicture(on_epoch, so_far, x_test)] if on_epoch else [])]
     history = fit_shuffled(model, fed, y, epochs, BATCH_SIZE, seed, validation_data=(fed_test, y_test),
-                           callbacks=[watch, *callbacks, *([FirstPicture(first_picture)] if on_epoch else [])])
+                           callbacks=[*watch, *callbacks])
     return DeployedRun(model, history, deployed, y_test, time.perf_counter() - start, seed,
                        pipeline_predictions=keras.ops.convert_to_numpy(model(fed_test, training=False)),
                        train_range=_range(model, inner, fed), deployed_range=_range(model, inner, x_test))

@@ -19,7 +19,7 @@ from keras import layers
 from ... import data
 from ...backbone import backbone_in, fed_to, get_backbone
 from ...symptoms import accuracy
-from ...training import FirstPicture, Run, _EachEpoch, _RecordPredictions, fit_shuffled, validation_outputs
+from ...training import FirstPicture, Run, _EachEpoch, _RecordPredictions, fit_shuffled
 
 QUESTION_SIZE = 64  # question 000 loaded its images at 64x64
 NATIVE_SIZE = data.RECIPES["shapes"].size[0]  # the shapes images are drawn at 96x96
@@ -189,16 +189,16 @@ def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "min
                            predictions, y_val, time.perf_counter() - start, seed, HEAD_EPOCHS, backbone_input,
                            finished=False)
 
-    def each_epoch(before: dict[str, list[float]]) -> list:  # on_epoch with the history of the stages before
-        return [_EachEpoch(lambda history: on_epoch(so_far(before, history)))] if on_epoch else []
-
-    def first_picture(logs: dict[str, float], share: float) -> None:
-        on_epoch(replace(so_far({}, {name: [value] for name, value in logs.items()}),
-                         val_predictions=[validation_outputs(model, x_val)], first_epoch_share=share))
+    def each_epoch(before: dict[str, list[float]]) -> list:
+        """on_epoch with the history of the stages before; in the first stage, first after a few batches."""
+        if not on_epoch:
+            return []
+        grown = lambda history: so_far(before, history)  # noqa: E731
+        return [*([] if before else [FirstPicture(on_epoch, grown, x_val)]),
+                _EachEpoch(lambda history: on_epoch(grown(history)))]
 
     history = fit_shuffled(model, x, y, HEAD_EPOCHS, BATCH_SIZE, seed, validation_data=(x_val, y_val),
-                           callbacks=[record, *callbacks, *each_epoch({}),
-                                      *([FirstPicture(first_picture)] if on_epoch else [])])
+                           callbacks=[record, *callbacks, *each_epoch({})])
     tune()
     for key, values in fit_shuffled(model, x, y, FINE_TUNE_EPOCHS, BATCH_SIZE, seed + 1,
                                     validation_data=(x_val, y_val),
