@@ -134,16 +134,16 @@ def question_program_on_inception_v3(question: str, steps: int = 3) -> dict:
             "speed_up": question_s / (extraction_s + training_s), "speed_up_once_cached": question_s / training_s}
 
 
-def browser_flips(cycles: int = 3) -> dict:
+def browser_flips(cycles: int = 3, lessons: list[str] | None = None) -> dict:
     """Per lesson that names its ``BROWSER_CHOICES`` (a toggle's labels or a slider's values): click to new figure
     in JupyterLab in Chromium (``tlclinic.browser``), its student notebook run whole first.  Once with the first
     click as soon as every cell has run (each new choice trained on the spot, drawn epoch by epoch), once after the
     background has trained every other choice, as it does while a person reads; then ``cycles`` rounds over the
-    same choices, every flip a revisit."""
+    same choices, every flip a revisit.  ``lessons``: only these (default: every lesson with choices)."""
     if why := browser.missing():
         return {"skipped": why}
     plans = {name: list(lesson.BROWSER_CHOICES) for name, lesson in discover().items()
-             if lesson.BROWSER_CHOICES}
+             if lesson.BROWSER_CHOICES and (not lessons or name in lessons)}
     result = {}
     for name, choices in plans.items():
         notebook = release_notebook(name)
@@ -339,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--submissions", type=int, default=10, help="the class size graded per lesson")
     parser.add_argument("--class-size", type=int, default=100, help="the class of distinct lesson 01 answers")
     parser.add_argument("--cycles", type=int, default=3, help="rounds of revisits over each lesson's choices")
+    parser.add_argument("--lessons", nargs="+", choices=list(discover()), help="the browser step: only these lessons")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("build/bench.json"))
     parser.add_argument("--only", choices=STEPS, nargs="+", default=list(STEPS), help="measure only these")
@@ -349,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {"machine": {**info, "gpus": device.gpus(), "cpus": os.cpu_count(), "platform": platform.platform(),
                            "date": time.strftime("%Y-%m-%d")}}
     steps = {"inception_v3": lambda: [question_program_on_inception_v3(q) for q in QUESTION_SIZES],
-             "head_training": lambda: question_program_vs_cached(args.epochs), "browser": lambda: browser_flips(args.cycles),
+             "head_training": lambda: question_program_vs_cached(args.epochs), "browser": lambda: browser_flips(args.cycles, args.lessons),
              "notebooks": notebooks, "grading": lambda: grading_breakdown(args.submissions),
              "class": lambda: grading_a_class(args.class_size),
              "seeds_together": seeds_together}
