@@ -104,7 +104,7 @@ CASES = {
         "print('the set-up cell failed: ImportError')\nimport os\nos._exit(3)"), NOTHING, "ended the process"),
     "closes_the_pipes": (L01, RELEASE, exploit("import os\nos.closerange(3, 4096)"), NOTHING, "ended the process"),
     # Hogs: each earns 0 and the batch goes on (graded with --jobs 2, beside every other case).
-    # A fork bomb ends at its first failed fork: after the set-up the answer may start only jail.SPARE_TASKS.
+    # A fork bomb ends when its own fork fails: after the set-up the answer may start only jail.SPARE_TASKS.
     "forks": (L01, RELEASE, exploit("import os\nwhile True:\n    os.fork()"), NOTHING, "BlockingIOError"),
     "fills_tmp": (L01, RELEASE, exploit(
         "for i in range(1024):\n    with open(f'/tmp/fill{i}', 'wb') as f:\n        f.write(b'x' * 2**20)"),

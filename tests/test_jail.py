@@ -32,13 +32,16 @@ LIBRARIES_SET = ("TF", "TPU_", "HDF5_", "ENABLE_RUNTIME_")
 @needs_bwrap
 def test_a_jailed_answer_runs_as_its_own_user_with_nothing_to_read_and_bounded_resources(monkeypatch):
     """Bounded resources include the processes: after the set-up the answer's user may run the process's threads
-    and ``jail.SPARE_TASKS`` more (a few threads of the set-up's may be counted apart), not the set-up's
-    ``Limits.processes``, so a fork bomb ends at once (the children here are never reaped: each one counts)."""
+    and ``jail.SPARE_TASKS`` more (a few threads of the set-up's may be counted apart), enough for TensorFlow's
+    thread pools should the answer run its ops, not the set-up's ``Limits.processes``: a fork bomb is stopped
+    sooner (the children here are never reaped: each one counts)."""
     for name in ("TLCLINIC_GRADER_TOKEN", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "TF_GRADER_SECRET"):
         monkeypatch.setenv(name, "canary-in-the-environment")
     outcome = raised(  # the answer reports what it sees in its error message (300 characters at most)
         "import json, os, resource\n"
         "threads, forked = len(os.listdir('/proc/self/task')), 0\n"
+        "import tensorflow as tf\n"
+        "product = float(tf.matmul(tf.ones((8, 8)), tf.ones((8, 8)))[0, 0])\n"
         "try:\n    while True:\n        if os.fork() == 0:\n            os._exit(0)\n        forked += 1\n"
         "except BlockingIOError:\n    pass\n"
         "status = dict(line.split(':', 1) for line in open('/proc/self/status').read().splitlines())\n"
@@ -46,18 +49,18 @@ def test_a_jailed_answer_runs_as_its_own_user_with_nothing_to_read_and_bounded_r
         f"    sorted(set(os.listdir('/etc')) - {ETC!r}),\n"
         f"    sorted(k for k in set(os.environ) - {ENVIRONMENT!r} if not k.startswith({LIBRARIES_SET!r})),\n"
         "    sorted(os.listdir('/root')), [resource.getrlimit(r)[0] for r in (resource.RLIMIT_NPROC, resource.RLIMIT_DATA)],\n"
-        "    threads, forked,\n"
+        "    product, threads, forked,\n"
         "    os.statvfs('/tmp').f_blocks * os.statvfs('/tmp').f_frsize,\n"
         "    [k for k, v in os.environ.items() if 'canary' in v]]))")
     assert outcome.student_fault and outcome.error.startswith("your answer cell raised RuntimeError: "), outcome
-    uid, capabilities, no_new_privs, etc, environment, root, limits, threads, forked, tmp, canaries = json.loads(
-        outcome.error.split(": ", 1)[1])
+    uid, capabilities, no_new_privs, etc, environment, root, limits, product, threads, forked, tmp, canaries = (
+        json.loads(outcome.error.split(": ", 1)[1]))
     assert uid != 0 and capabilities == "0000000000000000" and no_new_privs == "1"
     assert etc == [] and environment == []  # no shadow, no ssh, no grader's variable
     assert canaries == []  # not even under a name TensorFlow's prefix hides
     assert root in ([], [".pyenv"])  # only the Python installation, where it lives under /root: no .ssh
     assert limits == [threads + jail.SPARE_TASKS, sandbox.LIMITS.memory] and tmp == jail.Limits(0).tmp
-    assert 0 < forked <= threads + jail.SPARE_TASKS < jail.Limits(0).processes
+    assert product == 8.0 and 0 < forked <= threads + jail.SPARE_TASKS < jail.Limits(0).processes
 
 
 @needs_bwrap

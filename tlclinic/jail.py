@@ -13,9 +13,9 @@ Both the student's answer (``grader.sandbox``) and the verifier that judges it (
   back (``no_new_privs``).  Files only root may read stay unreadable.  A grader that is not root runs bubblewrap
   in a user namespace, as itself.
 * **bounded resources**: memory (``RLIMIT_DATA``, which covers ``malloc`` and anonymous ``mmap``), processes and
-  threads (``RLIMIT_NPROC``, per user id and so per sandbox; lowered to a few more than it runs once the set-up
-  is done), the size of any file it writes, the size of each ``tmpfs``, and the time (the whole process group is
-  killed at ``timeout``).
+  threads (``RLIMIT_NPROC``, per user id and so per sandbox; once the set-up is done, lowered to what the process
+  runs plus ``SPARE_TASKS``), the size of any file it writes, the size of each ``tmpfs``, and the time (the whole
+  process group is killed at ``timeout``).
 * **nothing from the environment** but what ``KEPT_ENVIRONMENT`` names.
 * **channels the process cannot forge**: its input arrives on stdin (``start`` may start it before that input
   exists: the verifier imports Keras while the answer is still being taken); it hands its result over a pipe
@@ -313,7 +313,9 @@ def _kill(process: subprocess.Popen) -> None:
 
 
 SETUP_DONE = b"set-up done\n"
-SPARE_TASKS = 8  # processes and threads untrusted code may start after the set-up (``Inside.setup_done``)
+# Processes and threads untrusted code may start after the set-up (``Inside.setup_done``): enough for the thread
+# pools of TensorFlow, should the answer import it and run its ops (about 20 on 2 cores), not for a fork bomb.
+SPARE_TASKS = 16 + 4 * (os.cpu_count() or 1)
 
 
 # ---- inside -------------------------------------------------------------------------------------------------
@@ -329,9 +331,9 @@ class Inside:
     def setup_done(self) -> None:
         """Say that the trusted part is done, and close the pipe: call it before running untrusted code.
 
-        The process limit drops to the threads running now plus ``SPARE_TASKS``: the set-up's thread pools needed
-        ``Limits.processes``, but code that only builds a model needs no new ones, and a fork bomb then ends at
-        its first failed fork instead of filling the larger limit and spinning until the time limit."""
+        The process limit drops to the threads running now plus ``SPARE_TASKS``, room for TensorFlow's thread pools
+        should the answer run its ops but a third of the set-up's ``Limits.processes`` on 2 cores, so that a fork
+        bomb fills a smaller table and is stopped sooner (before, on a busy machine, it spun until the time limit)."""
         if self.setup_fd >= 0:
             os.write(self.setup_fd, SETUP_DONE)
             os.close(self.setup_fd)
