@@ -104,8 +104,10 @@ CASES = {
         "print('the set-up cell failed: ImportError')\nimport os\nos._exit(3)"), NOTHING, "ended the process"),
     "closes_the_pipes": (L01, RELEASE, exploit("import os\nos.closerange(3, 4096)"), NOTHING, "ended the process"),
     # Hogs: each earns 0 and the batch goes on (graded with --jobs 2, beside every other case).
-    # A fork bomb ends when its own fork fails: after the set-up the answer may start only jail.SPARE_TASKS.
-    "forks": (L01, RELEASE, exploit("import os\nwhile True:\n    os.fork()"), NOTHING, "BlockingIOError"),
+    # A fork bomb ends when its own fork fails (after the set-up the answer may start only jail.SPARE_TASKS), or,
+    # on a machine too busy for its children to fill that table first, at the time limit: 0 either way.
+    "forks": (L01, RELEASE, exploit("import os\nwhile True:\n    os.fork()"), NOTHING,
+              ("BlockingIOError", "ran past the time limit")),
     "fills_tmp": (L01, RELEASE, exploit(
         "for i in range(1024):\n    with open(f'/tmp/fill{i}', 'wb') as f:\n        f.write(b'x' * 2**20)"),
         NOTHING, "No space left on device"),
@@ -228,7 +230,7 @@ def test_every_submission_gets_exactly_its_expected_points(graded):
             assert (row["lesson"], row["status"], row["points"]) == (lesson, "graded", points), (student, row)
             assert row["max_points"] == FULL[test]
         messages = " ".join(got[student, t]["message"] for t in expected)
-        assert words in messages, (student, messages)
+        assert any(said in messages for said in ((words,) if isinstance(words, str) else words)), (student, messages)
 
 
 @pytest.mark.e2e
