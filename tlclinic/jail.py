@@ -334,14 +334,14 @@ class Inside:
         The process limit drops to the threads running now plus ``SPARE_TASKS``, room for TensorFlow's thread pools
         should the answer run its ops but a third of the set-up's ``Limits.processes`` on 2 cores, so that a fork
         bomb fills a smaller table and is stopped sooner (before, on a busy machine, it spun until the time limit)."""
+        limit = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+        if limit != resource.RLIM_INFINITY:  # unsandboxed: the grader's user, whose processes it does not limit
+            running = len(os.listdir("/proc/self/task"))  # (before the pipe says so: a failure here is the set-up's)
+            resource.setrlimit(resource.RLIMIT_NPROC, (min(limit, running + SPARE_TASKS),) * 2)
         if self.setup_fd >= 0:
             os.write(self.setup_fd, SETUP_DONE)
             os.close(self.setup_fd)
             self.setup_fd = -1
-        limit = resource.getrlimit(resource.RLIMIT_NPROC)[0]
-        if limit != resource.RLIM_INFINITY:  # unsandboxed: the grader's user, whose processes it does not limit
-            running = len(os.listdir("/proc/self/task"))
-            resource.setrlimit(resource.RLIMIT_NPROC, (min(limit, running + SPARE_TASKS),) * 2)
 
     def hand_over(self, data: dict) -> None:
         """Write ``data`` (JSON) on the result pipe and close it."""
