@@ -151,6 +151,39 @@ def test_a_growing_run_is_redrawn_at_most_every_half_second_and_less_often_where
         assert shown == epochs_shown, (seconds, shown)
 
 
+def test_a_growing_picture_takes_the_last_finished_pictures_layout_and_a_finished_one_is_laid_out_afresh():
+    """Two axes side by side, then the same with tick labels far wider on the left one: drawn as a growing
+    picture, its axes stay where the first picture's layout put them; finished, it is laid out again (the left
+    axes move right to make room).  A picture of another shape (a title on two lines) is always laid out."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    from tlclinic import plots
+
+    def drawn(top: float, title: str = "a"):
+        fig = plots.figure(8, 3)
+        left, right = fig.subplots(1, 2)
+        left.plot([0, 1], [0, top])
+        right.plot([0, 1], [0, 1])
+        left.set(ylabel="loss", title="the loss")
+        fig.suptitle(title)
+        return fig
+
+    def places(fig):
+        return [tuple(np.round(ax.get_position().bounds, 6)) for ax in fig.axes]
+
+    layout, first = plots.KeptLayout(), drawn(1.0)
+    layout.image(first)
+    wide = drawn(12345.0)
+    layout.image(wide, growing=True)
+    assert places(wide) == places(first)
+    assert isinstance(wide.get_layout_engine(), ConstrainedLayoutEngine)
+    layout.image(wide)
+    assert places(wide)[0][0] > places(first)[0][0] + 0.01  # room for the wider labels
+    other = drawn(1.0, title="a\nb")
+    layout.image(other, growing=True)
+    assert places(other) != places(wide)
+
+
 def test_a_warmed_toggle_trains_each_other_option_for_one_epoch_first_and_keeps_no_run_of_it():
     """``warm=True``: before the first click, each other option's training runs one epoch and is stopped (its
     training function traced, for a ``train`` that keeps its compiled models); a click then trains it whole."""

@@ -68,6 +68,7 @@ class Experiment:
                  figsize: tuple[float, float] = (12, 3.4)):
         self.train, self.draw, self.figsize = train, draw, figsize
         self._figure, self._drawn = plots.figure(*figsize), None  # the figure, and the run drawn on it
+        self._layout = plots.KeptLayout()  # the last finished picture's, for the growing ones after it
         self.runs: dict = {}  # key(value) -> its run
         self.pictures: dict = {}  # key(value) -> its run's picture
         self.value: Any = None
@@ -95,7 +96,7 @@ class Experiment:
             return self.run
         run = self.train(value, on_epoch=show and self._growing(value, show, self._figure))
         self.value, self.run = value, run
-        self._keep(value, run, plots.as_image(self._draw(self._figure, run, value)))
+        self._keep(value, run, self._layout.image(self._draw(self._figure, run, value)))
         if show:
             show(self.pictures[key(value)], run)
         return run
@@ -107,7 +108,7 @@ class Experiment:
         if not self.kept(value):
             grown = show and self._growing(value, show, plots.figure(*self.figsize))
             run = self.train(value, callbacks, on_epoch=grown and (lambda so_far: wanted() and grown(so_far)))
-            self._keep(value, run, plots.as_image(self._draw(plots.figure(*self.figsize), run, value)))
+            self._keep(value, run, self._layout.image(self._draw(plots.figure(*self.figsize), run, value)))
 
     def warm(self, value: Any) -> None:
         """Trace ``value``'s training before anyone chooses it: its first epoch is trained, validated and thrown
@@ -129,7 +130,7 @@ class Experiment:
             nonlocal next_at
             started = time.perf_counter()
             if next_at is None or started >= next_at:
-                show(plots.as_image(self._draw(figure, run, value)), run)
+                show(self._layout.image(self._draw(figure, run, value), growing=True), run)
                 ended = time.perf_counter()
                 next_at = ended + max(REDRAW_EVERY_S, (ended - started) * (1 - DRAWING_AT_MOST) / DRAWING_AT_MOST)
 
