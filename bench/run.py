@@ -14,6 +14,10 @@
    (``bench/seeds_together.py``), and how far each seed's copy lands from its lone run.
 Every training runs where Keras puts it: on the GPU when there is one (named in the table), else on the CPU.
 Prints a table and writes the figures to build/bench.json.  Timings live here, never in tests.
+
+``--write`` keeps each step measured in ``bench/measured.json`` (beside the other steps' latest measures, each with
+the machine, its speed and the date it was measured on) and rewrites the README's performance table from it: the
+README's figures are this command's output.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tlclinic import browser, data, device  # first: it keeps TensorFlow's start-up lines quiet
+from tlclinic import browser, data, device, generated  # first: it keeps TensorFlow's start-up lines quiet
 from tlclinic.grader import judge
 
 import keras
@@ -331,6 +335,49 @@ def table(results: dict) -> str:
     return "\n".join([lines[0], "|" + "|".join("-" * (w + 2) for w in widths) + "|", *lines[1:]])
 
 
+MEASURED = Path(__file__).resolve().with_name("measured.json")  # --write: each step's latest measure
+
+
+def matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
+    """This machine's speed in one number: NumPy's float32 matrix product of two size x size matrices, in GFLOP/s
+    (the best of ``repeats``).  2-core machines that look alike differed by nine times in it."""
+    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e9
+
+
+def machine_words(machine: dict) -> str:
+    """A machine in a few words: its cores, its speed and what trained."""
+    kernels = f", {machine['kernels']}" if machine.get("kernels") else ""
+    return (f"{machine['cpus']} cores at {machine['matmul_gflops']:.0f} GFLOP/s (NumPy's 1024x1024 float32 product), "
+            f"{', '.join(machine['gpus']) or 'no GPU'}; Keras {machine['keras']} on {machine['backend']}{kernels}")
+
+
+def kept_with(results: dict, steps, path: Path = MEASURED) -> dict:
+    """``path``'s measures with ``steps`` of ``results`` in place of theirs, written back."""
+    kept = json.loads(path.read_text()) if path.exists() else {}
+    kept.update({step: {"machine": results["machine"], "results": results[step]} for step in steps})
+    path.write_text(json.dumps(kept, indent=1) + "\n")
+    return kept
+
+
+def readme_part(kept: dict) -> str:
+    """The README's performance table: ``table`` of every step kept, and where and when each was measured."""
+    by_machine: dict[str, list[str]] = {}
+    for step in STEPS:
+        if step in kept:
+            machine = kept[step]["machine"]
+            by_machine.setdefault(f"{machine['date']}, {machine_words(machine)}", []).append(step)
+    latest = max((kept[step]["machine"] for step in kept), key=lambda machine: machine["date"])
+    results = {"machine": latest, **{step: kept[step]["results"] for step in kept}}
+    where = "\n".join(f"- `{'`, `'.join(steps)}`: {words}" for words, steps in by_machine.items())
+    return f"Measured by `python bench/run.py --write` (steps as named by `--only`):\n\n{where}\n\n{table(results)}"
+
+
 STEPS = ("inception_v3", "head_training", "browser", "notebooks", "grading", "class", "seeds_together")
 
 
@@ -343,12 +390,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("build/bench.json"))
     parser.add_argument("--only", choices=STEPS, nargs="+", default=list(STEPS), help="measure only these")
+    parser.add_argument("--write", action="store_true",
+                        help=f"keep the steps measured in {MEASURED.name} and rewrite the README's performance table")
     args = parser.parse_args(argv)
     info = device.report()
     for name in sorted({dataset for lesson in discover().values() for dataset in lesson.DATA}):
         data.ensure(name)
     results = {"machine": {**info, "gpus": device.gpus(), "cpus": os.cpu_count(), "platform": platform.platform(),
-                           "date": time.strftime("%Y-%m-%d")}}
+                           "matmul_gflops": matmul_gflops(), "date": time.strftime("%Y-%m-%d")}}
     steps = {"inception_v3": lambda: [question_program_on_inception_v3(q) for q in QUESTION_SIZES],
              "head_training": lambda: question_program_vs_cached(args.epochs), "browser": lambda: browser_flips(args.cycles, args.lessons),
              "notebooks": notebooks, "grading": lambda: grading_breakdown(args.submissions),
@@ -362,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(f"\n{table(results)}\n\nwrote {args.out}")
+    if args.write:
+        generated.write("performance", readme_part(kept_with(results, args.only)))
+        print(f"wrote {MEASURED.relative_to(MEASURED.parent.parent)} and the README's performance table")
     return 0
 
 

@@ -18,6 +18,8 @@ PARTS = {
                    "python -m tlclinic.commands.calibrate --write rewrites them too)",
     "doctor-lessons": "python -m tlclinic.commands.catalogue --lessons --seeds 5 --write",
     "doctor-catalogue": "python -m tlclinic.commands.catalogue --seeds 5 --write",
+    "performance": "python bench/run.py --write (make bench ARGS=--write): each step's latest measure, kept in "
+                   "bench/measured.json with its machine and date",
 }
 
 
