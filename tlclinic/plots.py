@@ -114,12 +114,12 @@ class KeptLayout:
 
 def _shape(fig: Figure) -> tuple:
     """What a figure's constrained layout depends on, short of the text sizes it measures."""
-    def lines(text) -> int:
-        return text.get_text().count("\n") + 1 if text and text.get_text() else 0
+    def lines(text: str) -> int:
+        return text.count("\n") + 1 if text else 0
 
-    axes = tuple((ax.get_subplotspec().get_geometry() if ax.get_subplotspec() else None, lines(ax.title),
-                  lines(ax.xaxis.label), lines(ax.yaxis.label)) for ax in fig.axes)
-    return tuple(fig.get_size_inches()), axes, lines(getattr(fig, "_suptitle", None))
+    axes = tuple((ax.get_subplotspec().get_geometry() if ax.get_subplotspec() else None, lines(ax.get_title()),
+                  lines(ax.get_xlabel()), lines(ax.get_ylabel())) for ax in fig.axes)
+    return tuple(fig.get_size_inches()), axes, lines(fig.get_suptitle())
 
 
 def figure(width: float = 12, height: float = 3.4) -> Figure:
