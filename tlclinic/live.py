@@ -96,7 +96,7 @@ class Experiment:
             return self.run
         run = self.train(value, on_epoch=show and self._growing(value, show, self._figure))
         self.value, self.run = value, run
-        self._keep(value, run, self._layout.image(self._draw(self._figure, run, value)))
+        self._keep(value, run, self._figure)
         if show:
             show(self.pictures[key(value)], run)
         return run
@@ -108,7 +108,7 @@ class Experiment:
         if not self.kept(value):
             grown = show and self._growing(value, show, plots.figure(*self.figsize))
             run = self.train(value, callbacks, on_epoch=grown and (lambda so_far: wanted() and grown(so_far)))
-            self._keep(value, run, self._layout.image(self._draw(plots.figure(*self.figsize), run, value)))
+            self._keep(value, run, plots.figure(*self.figsize))
 
     def warm(self, value: Any) -> None:
         """Trace ``value``'s training before anyone chooses it: its first epoch is trained, validated and thrown
@@ -136,8 +136,9 @@ class Experiment:
 
         return grown
 
-    def _keep(self, value: Any, run: Run, picture: Image) -> None:
-        self.runs[key(value)], self.pictures[key(value)] = run, picture
+    def _keep(self, value: Any, run: Run, figure: Figure) -> None:
+        """Keep ``value``'s finished run and its picture, drawn on ``figure`` and laid out afresh."""
+        self.runs[key(value)], self.pictures[key(value)] = run, self._layout.image(self._draw(figure, run, value))
 
     def _draw(self, figure: Figure, run: Run, value: Any) -> Figure:
         figure.clear()
