@@ -12,9 +12,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from dataclasses import dataclass
+import random
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import keras
 import numpy as np
@@ -41,13 +43,26 @@ def scale_to_unit_range(images: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Backbone:
-    """A frozen feature extractor: images (N, H, W, 3) uint8 -> features (N, D)."""
+    """A frozen feature extractor: images (N, H, W, 3) uint8 -> features (N, D).
+
+    Its network is built at first use (``model``): a lesson whose features are cached never builds it, which on
+    JAX spares the compilation of every weight's initializer (20 s of a 2-core machine's process start)."""
 
     name: str
-    model: keras.Model  # takes preprocessed images, returns pooled features
+    build: Callable[[], keras.Model] = field(repr=False)  # the network with its weights: ``model`` calls it once
     preprocess: Callable[[np.ndarray], np.ndarray]
     min_size: int
     weights_id: str  # what the weights are: a file hash, or "random-<seed>"
+
+    @functools.cached_property
+    def model(self) -> keras.Model:
+        """The frozen network (preprocessed images -> pooled features), built now if it was not yet.  Building it
+        leaves Python's and NumPy's global random states as it found them: whenever it happens, the seeds of what
+        trains after it are the same."""
+        with global_random_state_kept():
+            model = self.build()
+        model.trainable = False
+        return model
 
     @property
     def feature_dim(self) -> int:
@@ -101,9 +116,7 @@ def file_digest(path: Path) -> str:
 
 
 def mini_inception(weights: str | None = "pretrained", seed: int = 0) -> Backbone:
-    """The workbook's own backbone; ``weights=None`` gives the same network with random weights."""
-    keras.utils.set_random_seed(seed)
-    model = build_mini_inception()
+    """The workbook's own backbone; ``weights=None`` gives the same network with random weights (under ``seed``)."""
     if weights == "pretrained":
         if not MINI_WEIGHTS.exists():
             raise WeightsMissingError(
@@ -111,14 +124,35 @@ def mini_inception(weights: str | None = "pretrained", seed: int = 0) -> Backbon
                 "They are committed with the workbook; restore them with `git checkout -- data/weights`, "
                 "or retrain them with `python -m tlclinic.pretrain`."
             )
-        model.load_weights(MINI_WEIGHTS)
-        weights_id = file_digest(MINI_WEIGHTS)
-    elif weights is None:
-        weights_id = f"random-{seed}"
-    else:
-        raise ValueError(f"weights must be 'pretrained' or None, not {weights!r}")
-    model.trainable = False
-    return Backbone("mini_inception", model, scale_to_unit_range, 32, weights_id)
+        return Backbone("mini_inception", lambda: _loaded(build_mini_inception(), MINI_WEIGHTS), scale_to_unit_range,
+                        32, file_digest(MINI_WEIGHTS))
+    if weights is None:
+        return Backbone("mini_inception", lambda: _seeded(build_mini_inception, seed), scale_to_unit_range, 32,
+                        f"random-{seed}")
+    raise ValueError(f"weights must be 'pretrained' or None, not {weights!r}")
+
+
+def _loaded(model: keras.Model, path: Path) -> keras.Model:
+    model.load_weights(path)
+    return model
+
+
+def _seeded(build: Callable[[], keras.Model], seed: int) -> keras.Model:
+    """``build()`` with its random weights drawn under ``seed``."""
+    keras.utils.set_random_seed(seed)
+    return build()
+
+
+@contextmanager
+def global_random_state_kept() -> Iterator[None]:
+    """Python's and NumPy's global random states as they were before, whatever the block drew or seeded (Keras
+    draws an unseeded initializer's seed from Python's; ``keras.utils.set_random_seed`` seeds both)."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
 
 
 def keras_cache_dir() -> Path:
@@ -129,7 +163,6 @@ def inception_v3(weights: str | None = "pretrained", seed: int = 0) -> Backbone:
     """Keras's InceptionV3 (ImageNet), only from a weights file already in the Keras cache."""
     from keras.applications import InceptionV3
 
-    keras.utils.set_random_seed(seed)
     if weights == "pretrained":
         path = keras_cache_dir() / INCEPTION_V3_FILE
         if not path.exists():
@@ -140,15 +173,13 @@ def inception_v3(weights: str | None = "pretrained", seed: int = 0) -> Backbone:
                 f"or download {INCEPTION_V3_URL}\ninto {path.parent}/ . "
                 "Offline, use the workbook's own backbone: backbone='mini_inception'."
             )
-        model = InceptionV3(include_top=False, weights=str(path), pooling="avg")
-        weights_id = file_digest(path)
-    elif weights is None:
-        model = InceptionV3(include_top=False, weights=None, pooling="avg")
-        weights_id = f"random-{seed}"
-    else:
-        raise ValueError(f"weights must be 'pretrained' or None, not {weights!r}")
-    model.trainable = False
-    return Backbone("inception_v3", model, scale_to_unit_range, 75, weights_id)
+        return Backbone("inception_v3", lambda: InceptionV3(include_top=False, weights=str(path), pooling="avg"),
+                        scale_to_unit_range, 75, file_digest(path))
+    if weights is None:
+        return Backbone("inception_v3", lambda: _seeded(lambda: InceptionV3(include_top=False, weights=None,
+                                                                            pooling="avg"), seed),
+                        scale_to_unit_range, 75, f"random-{seed}")
+    raise ValueError(f"weights must be 'pretrained' or None, not {weights!r}")
 
 
 BACKBONES: dict[str, Callable[..., Backbone]] = {"mini_inception": mini_inception, "inception_v3": inception_v3}
@@ -157,8 +188,8 @@ BACKBONES: dict[str, Callable[..., Backbone]] = {"mini_inception": mini_inceptio
 def get_backbone(name: str = "mini_inception", weights: str | None = "pretrained", seed: int = 0) -> Backbone:
     """A frozen backbone by name: ``mini_inception`` (offline default) or ``inception_v3``.
 
-    Built once per process for each (name, weights, seed): a frozen network never changes, so a feature-cache
-    hit or a second lesson asks for it again at no cost.
+    Made once per process for each (name, weights, seed), its network built at first use: a frozen network never
+    changes, so a second lesson asks for it again at no cost, and a feature-cache hit never builds it.
     """
     if name not in BACKBONES:
         raise KeyError(f"unknown backbone {name!r}; the known backbones are: {', '.join(BACKBONES)}")
