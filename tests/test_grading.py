@@ -373,8 +373,9 @@ def test_a_verifier_starts_on_a_free_core_before_the_answer_is_taken_and_judges_
                                                                                                   monkeypatch):
     """With a core the answers leave free, a verifier starts (and imports Keras) while the sandbox takes the
     answer; the grader then hands it the answer to judge.  One not needed (the answer ended in the sandbox) is
-    stopped: none is left running.  A class that fills every job starts none early: no more processes at once."""
-    calls, started, events = [], [], []
+    stopped: none is left running.  A class that fills every job starts none early: no more processes at once.
+    Fewer distinct answers than jobs share their tests out among the verifiers, each test judged once."""
+    calls, started, events, judged = [], [], [], []
     real_start = verdict.jail.start
 
     def start(*args, **kwargs):
@@ -388,6 +389,7 @@ def test_a_verifier_starts_on_a_free_core_before_the_answer_is_taken_and_judges_
 
     def verifier(requests, timeout, sandboxed, process=None):
         calls.append(process)
+        judged.extend(test for r in requests for test in r["tests"])
         return [{test: {"passed": True, "message": "", "seed": seed, "seconds": 0.0}
                  for test, seed in r["tests"].items()} for r in requests], ""
 
@@ -400,13 +402,16 @@ def test_a_verifier_starts_on_a_free_core_before_the_answer_is_taken_and_judges_
         [sub] = judge.grade_course(tmp_path / "subs" / student / f"{L01}.ipynb", 2, timeout=5,
                                    log=lambda *a, **k: None, sandboxed=False)
         assert events == ["verifier started", "answer taken"]  # one answer: one verifier, started first
-        assert calls == ([started[0]] if points else [])  # the answer judged by it, or nothing to judge
+        # The answer's two tests shared between it and a second verifier, or nothing to judge.
+        assert calls == ([started[0], None] if points else [])
+        assert sorted(judged) == (sorted(FULL) if points else [])
         assert sum(row.points for row in sub.rows) == points, sub.rows
         assert started[0].process.poll() is not None  # none is left running
-        calls.clear(), started.clear(), events.clear()
+        calls.clear(), started.clear(), events.clear(), judged.clear()
     outcomes.extend([sandbox.Outcome(crossed={"kind": "head"}), sandbox.Outcome(crossed={"kind": "head"})])
     judge.grade_course(tmp_path / "subs", 2, timeout=5, log=lambda *a, **k: None, sandboxed=False)
-    assert events == ["answer taken", "answer taken"] and not started and calls == [None]  # judged once, as before
+    assert events == ["answer taken", "answer taken"] and not started  # a class that fills both jobs
+    assert calls == [None, None] and sorted(judged) == sorted(FULL)  # alike answers judged once, tests shared
 
 
 def test_the_grader_takes_each_tests_points_and_seed_from_the_source_notebook():

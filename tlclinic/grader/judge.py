@@ -21,7 +21,8 @@ def judge_all(subs: list[Submission], jobs: int, timeout: int, sandboxed: bool =
 
     A verdict depends only on the lesson, the crossed answer and the seed (training is deterministic for them),
     so answers that crossed as the same data are judged once: a class whose students hand in the untouched
-    release, or the same fix, pays for it once.  The verifiers run jailed, read-only: what their checks read
+    release, or the same fix, pays for it once; fewer distinct answers than ``jobs`` share their tests out among
+    the verifiers (``split_tests``).  The verifiers run jailed, read-only: what their checks read
     from disk (datasets, feature caches) is prepared here first.
     """
     for lesson in sorted({s.lesson for s in subs if s.rows is None} if sandboxed else ()):
@@ -32,20 +33,37 @@ def judge_all(subs: list[Submission], jobs: int, timeout: int, sandboxed: bool =
         key = json.dumps([sub.lesson, sub.crossed, seeds_of(sub.lesson)], sort_keys=True)
         alike.setdefault(key, []).append(sub)
     groups = list(alike.values())
-    chunks = [chunk for i in range(max(1, jobs)) if (chunk := groups[i::max(1, jobs)])]
+    parts = [(index, tests) for index, group in enumerate(groups)
+             for tests in split_tests(seeds_of(group[0].lesson), len(groups), jobs)]
+    chunks = [chunk for i in range(max(1, jobs)) if (chunk := parts[i::max(1, jobs)])]
+    found_by_group: list[list[dict | str]] = [[] for _ in groups]
 
-    def judge_chunk(chunk: list[list[Submission]], verifier: jail.Started | None) -> None:
-        requests = [{"lesson": group[0].lesson, "answer": group[0].crossed, "tests": seeds_of(group[0].lesson)}
-                    for group in chunk]
-        for group, found in zip(chunk, verdict.verify_many(requests, timeout, sandboxed, verifier)):
-            for sub in group:
-                sub.rows = sub.conclude(found)
-                if isinstance(found, dict):
-                    sub.seconds = {**(sub.seconds or {}), **{f"test {test}": f.get("seconds", 0.0)
-                                                             for test, f in found.items()}}
+    def judge_chunk(chunk: list[tuple[int, dict[str, int]]], verifier: jail.Started | None) -> None:
+        requests = [{"lesson": groups[index][0].lesson, "answer": groups[index][0].crossed, "tests": tests}
+                    for index, tests in chunk]
+        for (index, _), found in zip(chunk, verdict.verify_many(requests, timeout, sandboxed, verifier)):
+            found_by_group[index].append(found)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         list(pool.map(judge_chunk, chunks, [*started[:len(chunks)], *[None] * (len(chunks) - len(started))]))
+    for group, found_parts in zip(groups, found_by_group):
+        failed = [found for found in found_parts if isinstance(found, str)]
+        found = failed[0] if failed else {test: f for part in found_parts for test, f in part.items()}
+        for sub in group:
+            sub.rows = sub.conclude(found)
+            if isinstance(found, dict):
+                sub.seconds = {**(sub.seconds or {}), **{f"test {test}": f.get("seconds", 0.0)
+                                                         for test, f in found.items()}}
+
+
+def split_tests(tests: dict[str, int], answers: int, jobs: int) -> list[dict[str, int]]:
+    """An answer's graded tests as the verifiers will take them: together, so that its training step is traced
+    once for all their seeds (``grading.one_answer``); or, when there are fewer distinct answers than ``jobs``,
+    shared out among the verifiers that would otherwise stay idle, so that a submission graded alone trains its
+    seeds side by side."""
+    shares = min(len(tests), max(1, jobs // max(1, answers)))
+    items = list(tests.items())
+    return [dict(items[i::shares]) for i in range(shares)]
 
 
 def seeds_of(lesson: str) -> dict[str, int]:
