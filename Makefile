@@ -18,7 +18,7 @@ help:
 	@echo "make test      set up .venv and run the fast test suite (under 8 minutes)"
 	@echo "make e2e       the end-to-end tests: every notebook headless, the sandboxed grader, many seeds"
 	@echo "make e2e-families  the end-to-end tests whose numbers depend on the kernels, under oneDNN's and on JAX"
-	@echo "make demo      set up .venv and run the main job"
+	@echo "make demo      set up .venv and run the main job (ARGS=--fresh: every lesson again, even one unchanged)"
 	@echo "make lab       open JupyterLab on the student notebooks"
 	@echo "make data      draw the workbook's datasets under data/"
 	@echo "make pretrain  retrain the mini Inception backbone (data/weights/)"
@@ -74,7 +74,7 @@ e2e-families: $(STAMP) sandbox
 	KERAS_BACKEND=jax $(PYTEST) -m "e2e and (numerics or backends)" -k "not calibration" --durations=10 $(JAX_E2E_FILES)
 
 demo: $(STAMP)
-	$(PY) -m tlclinic.demo
+	$(PY) -m tlclinic.demo $(ARGS)
 
 bench: $(STAMP)
 	TQDM_DISABLE=1 $(PY) bench/run.py $(ARGS)

@@ -85,12 +85,53 @@ def test_a_run_of_one_lesson_keeps_the_other_lessons_rows_and_sections_from_the_
     first, last = lessons.names()[0], lessons.names()[-1]
     monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(
         DATA=(), prepare=lambda: None, demo=lambda: lesson_interface.demo("nothing seen", "a fix", "a metric", False, "no symptom", (True, ""), {})))
-    assert demo.main([last, "--out", str(tmp_path)]) == 1
+    assert demo.main([last, "--out", str(tmp_path), "--fresh"]) == 1
     table = (tmp_path / "table.md").read_text()
     assert f"| {first} | symptom of {first} |" in table and f"FAILED {last}: the symptom was not reproduced" in table
     assert len([line for line in table.splitlines() if line.startswith("| 0")]) == len(lessons.names())
     page = (tmp_path / "index.html").read_text()
     assert f"{first}-curves.png" in page and f"kept from earlier runs: {first} of " in page
+
+
+def test_a_lesson_that_passed_with_nothing_changed_is_kept_and_run_again_when_anything_did(tmp_path, monkeypatch,
+                                                                                          capsys):
+    """A second run into the same --out keeps each lesson that passed last time under the same key, saying so; a
+    lesson that failed, whose key changed (its code, notebook, data, kernels...) or whose files are gone runs again,
+    and so does every lesson with --fresh."""
+    ran, failing = [], {lessons.names()[1]}
+
+    def execute(path):
+        ran.append(path.stem)
+        return a_solution_executed()
+
+    def figured(name):
+        return lesson_interface.demo(f"symptom of {name}", "a fix", "a metric", True, "", (name not in failing, "no"),
+                                     {"curves": _PNG()})
+
+    monkeypatch.setattr(demo, "execute", execute)
+    monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(DATA=(), prepare=lambda: None,
+                                                                          demo=lambda: figured(name)))
+    monkeypatch.setattr(demo, "probe_backbone", lambda: [])
+    first, second, third, *_ = lessons.names()
+    assert demo.main(["--out", str(tmp_path)]) == 1 and ran == lessons.names()
+    ran.clear(), failing.clear()
+    (tmp_path / f"{third}-curves.png").unlink()
+    real_key = demo.lesson_key
+    monkeypatch.setattr(demo, "lesson_key", lambda lesson, device: real_key(lesson, device) + (
+        "changed" if lesson == lessons.names()[-1] else ""))
+    assert demo.main(["--out", str(tmp_path)]) == 0
+    assert ran == [second, third, lessons.names()[-1]]  # failed, a figure gone, its key changed
+    out = capsys.readouterr().out
+    assert f"{first}: ok, kept from the run of " in out and f"{second}: ok in " in out
+    assert f"kept from earlier runs: {first} of " in (tmp_path / "index.html").read_text()
+    ran.clear()
+    assert demo.main(["--out", str(tmp_path)]) == 0 and ran == []
+    assert demo.main(["--out", str(tmp_path), "--fresh"]) == 0 and ran == lessons.names()
+
+
+class _PNG:
+    def savefig(self, path, dpi):
+        path.write_bytes(b"\x89PNG\r\n\x1a\n")
 
 
 def test_the_notebooks_run_side_by_side_and_each_lesson_is_reported_in_order_with_its_own_failure(

@@ -11,12 +11,17 @@ beside the demos; each is deterministic, so running them side by side changes th
 It writes ``build/report/``: ``index.html`` (opens offline, no server), each executed notebook as HTML, PNG plots
 and ``table.md``, and prints the table.  It exits 1 when any lesson did not reproduce its symptom or its fix did
 not converge, saying why; the other lessons still run and are reported.  A run of some lessons keeps the other
-lessons' rows and sections from the last run into the same ``--out`` (``rows.json``), saying so.
+lessons' rows and sections from the last run into the same ``--out`` (``rows.json``), saying so.  A lesson that
+passed in the last run into ``--out``, with nothing its results depend on changed since (``lesson_key``: the
+package's code, its notebook, the data, the weights, the kernels and the libraries), is kept too and not run
+again, saying so; ``--fresh`` runs every lesson again.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
+import importlib.metadata
 import os
 import shutil
 import sys
@@ -27,7 +32,7 @@ from pathlib import Path
 import jinja2
 from nbconvert import HTMLExporter
 
-from . import data, device, report
+from . import data, device, report, results
 from .console import gist
 from .backbone import get_backbone
 from .features import cached_features
@@ -93,6 +98,29 @@ def timed_execute(lesson: str):
         raise
 
 
+# What executes and renders a notebook, besides the package, Keras and its backend (``results.identity``).
+RENDERING = ("numpy", "matplotlib", "ipywidgets", "ipykernel", "nbclient", "nbconvert")
+
+
+def lesson_key(lesson: str, device_name: str) -> str:
+    """What a lesson's row depends on: everything a kept result does (``results.identity``: the package's code,
+    the weights, the data, the kernels, Keras and its backend's version), its solution notebook, the device, and
+    the versions of what executes and renders the notebook."""
+    digest = hashlib.sha256(results.identity().encode())
+    digest.update(source_notebook(lesson).read_bytes())
+    digest.update(repr([device_name, *(importlib.metadata.version(name) for name in RENDERING)]).encode())
+    return digest.hexdigest()
+
+
+def unchanged(row: report.Row | None, key: str, out: Path) -> bool:
+    """Whether the last run's ``row`` of a lesson can stand for this run: it passed, under the same ``key``, and
+    its notebook page and figures are still in ``out``."""
+    if row is None or not row.ok or row.key != key:
+        return False
+    files = [row.notebook_html, *(f"{row.lesson}-{name}.png" for name in row.demo.figures)]
+    return all((out / name).is_file() for name in files)
+
+
 def run_lesson(lesson: str, out: Path, device_name: str, executed: Future) -> report.Row:
     """A lesson's row: its solution notebook executed (``executed``, a ``timed_execute`` under way beside this) and
     showing nothing a person should not see (``notebooks.shown_wrong``), then its demo; any error becomes the row's
@@ -122,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="solution notebooks executed at once, each in its own kernel (the demos run one at a "
                              "time, in lesson order)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="run every lesson again, even one that passed in the last run with nothing changed")
     args = parser.parse_args(argv)
     args.lessons = select(args.lessons, parser.error)
     began = time.perf_counter()
@@ -137,15 +167,22 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     copy_mathjax(args.out)
-    rows = []
-    bar = progress(args.lessons, "lessons")
+    earlier = {row.lesson: row for row in report.load_rows(args.out)}
+    keys = {lesson: lesson_key(lesson, device_name) for lesson in args.lessons}
+    same = [] if args.fresh else [name for name in args.lessons if unchanged(earlier.get(name), keys[name], args.out)]
+    for lesson in same:
+        print(f"{lesson}: ok, kept from the run of {earlier[lesson].date}: nothing it depends on has changed "
+              "(--fresh runs it again)", flush=True)
+    to_run, rows = [lesson for lesson in args.lessons if lesson not in same], []
+    bar = progress(to_run, "lessons") if to_run else []
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as notebooks:
-        executed = [notebooks.submit(timed_execute, lesson) for lesson in args.lessons]
+        executed = [notebooks.submit(timed_execute, lesson) for lesson in to_run]
         for lesson, notebook in zip(bar, executed):
             bar.set_postfix_str(lesson)
             rows.append(run_lesson(lesson, args.out, device_name, notebook))
+            rows[-1].key = keys[lesson]
             print(f"{lesson}: {'ok' if rows[-1].ok else 'FAILED'} in {rows[-1].seconds:.1f} s", flush=True)
-    shown = report.merged(report.load_rows(args.out), rows, names())
+    shown = report.merged(list(earlier.values()), rows, names())
     report.save_rows(shown, args.out)
     table = report.format_table(shown)
     (args.out / "table.md").write_text(table + "\n")

@@ -30,6 +30,7 @@ class Row:
     error: str = ""  # an exception that stopped the lesson
     notebook_html: str = ""  # file name of the executed notebook, rendered
     date: str = ""  # the day it ran
+    key: str = ""  # what its results depend on (``demo.lesson_key``): a later run with the same key keeps the row
 
     @property
     def ok(self) -> bool:
