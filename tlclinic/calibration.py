@@ -106,7 +106,7 @@ class Held:
 
     rows: list[Calibration]
     versions: dict[str, str]
-    seconds: float  # training time over every sitting
+    seconds: float  # wall time over every sitting (a machine shared, or a sitting paused, counts in it)
 
     @property
     def seeds(self) -> int:

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             n = held.seeds
             heading = (f"## {name}: seeds 0 to {n - 1}, {describe_family(held.versions['family'])}\n\n"
                        f"`python -m tlclinic.commands.calibrate --seeds {max(n, args.seeds)} --write {name}`: "
-                       f"{held.seconds:.0f} s of training, written {datetime.date.today()}"
+                       f"{held.seconds:.0f} s of wall time over its sittings, written {datetime.date.today()}"
                        + (f", {args.seeds} seeds asked: the same command carries on" if n < args.seeds else "") + ".")
             if args.write:
                 text = write_table(table_path(lesson), held, heading, lesson.CALIBRATION_METRIC,
