@@ -414,6 +414,41 @@ def test_a_verifier_starts_on_a_free_core_before_the_answer_is_taken_and_judges_
     assert calls == [None, None] and sorted(judged) == sorted(FULL)  # alike answers judged once, tests shared
 
 
+def test_a_failed_notebook_check_starts_the_next_checks_verifier_and_the_next_check_uses_it(monkeypatch, capsys):
+    """A student mends a failed answer and checks again: the verifier of that check was started when the first one
+    failed (it imports Keras meanwhile).  A passed check starts none; a spare that ended meanwhile is not used."""
+    import types
+
+    from tlclinic.lessons import load
+
+    started, used, verdicts = [], [], {"broken": False, "fixed": True}
+
+    def start(*args, **kwargs):
+        started.append(types.SimpleNamespace(process=types.SimpleNamespace(poll=lambda: None), cancel=lambda: None))
+        return started[-1]
+
+    def run_verifier(requests, timeout, sandboxed=False, started=None):
+        used.append(started)
+        [request] = requests
+        return [{"check": {"passed": verdicts[request["answer"]], "message": "m", "seed": 0, "seconds": 0.0}}], ""
+
+    lesson = load(L01)
+    monkeypatch.setattr(verdict.jail, "start", start)
+    monkeypatch.setattr(verdict, "_run_verifier", run_verifier)
+    monkeypatch.setattr(verdict, "cross", lambda kind, answer: answer)
+    monkeypatch.setattr(verdict, "_SPARE", [])
+    with pytest.raises(AssertionError):
+        verdict.check(lesson, "broken")
+    assert used == [None] and len(started) == 1  # judged by a new process; the next one started
+    verdict.check(lesson, "fixed")
+    assert used == [None, started[0]] and len(started) == 1  # judged by it; none started after a pass
+    with pytest.raises(AssertionError):
+        verdict.check(lesson, "broken")
+    started[-1].process.poll = lambda: -9  # the spare was stopped from outside
+    verdict.check(lesson, "fixed")
+    assert used[-1] is None and not verdict._SPARE
+
+
 def test_the_grader_takes_each_tests_points_and_seed_from_the_source_notebook():
     for lesson, module in LESSONS.items():
         tests = module.graded_tests()

@@ -15,6 +15,7 @@ of ``{"lesson": ..., "answer": <crossed data>, "tests": {grade_id: seed}}`` on s
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import sys
@@ -103,15 +104,42 @@ def verify_many(requests: list[dict], timeout: float, sandboxed: bool = False,
     return results
 
 
-def verify(lesson: str, crossed: dict, tests: dict[str, int], timeout: float | None = None) -> dict:
-    """grade_id -> {"passed", "message", "seed"} for one crossed answer, judged in a fresh process.
+def verify(lesson: str, crossed: dict, tests: dict[str, int], timeout: float | None = None,
+           started: jail.Started | None = None) -> dict:
+    """grade_id -> {"passed", "message", "seed"} for one crossed answer, judged in a fresh process (``started``,
+    or a new one).
 
     Raises ``RuntimeError`` when the verifier failed or ran past ``timeout``.
     """
-    [found], why = _run_verifier([{"lesson": lesson, "answer": crossed, "tests": tests}], timeout or 600)
+    [found], why = _run_verifier([{"lesson": lesson, "answer": crossed, "tests": tests}], timeout or 600,
+                                 started=started)
     if found is None:
         raise RuntimeError(why)
     return found
+
+
+_SPARE: list[jail.Started] = []  # a verifier started after a failed check, importing Keras for the next one
+
+
+def spare_verifier() -> jail.Started | None:
+    """The verifier a failed check started for the next one, if it is still waiting (else None)."""
+    spare = _SPARE.pop() if _SPARE else None
+    if spare is not None and spare.process.poll() is not None:  # it ended (stopped from outside): not usable
+        spare.cancel()
+        return None
+    return spare
+
+
+def start_spare_verifier() -> None:
+    """Start a verifier for this process's next check, stopped when the process exits if never used."""
+    if not _SPARE:
+        _SPARE.append(jail.start(VERIFIER, [], LIMITS, [], False))
+
+
+@atexit.register
+def _stop_spare_verifier() -> None:
+    for spare in _SPARE:
+        spare.cancel()
 
 
 def check(lesson, answer: Any, seed: int = 0) -> None:
@@ -119,15 +147,18 @@ def check(lesson, answer: Any, seed: int = 0) -> None:
     judged there by ``lesson``'s check.
 
     Prints the verdict; raises ``AssertionError`` with the reason when the answer does not converge.  What the
-    answer prints to stderr while it is called is shown on stdout (a test cell with stderr output fails).
+    answer prints to stderr while it is called is shown on stdout (a test cell with stderr output fails).  A
+    failed check starts the next check's verifier at once, so that it imports Keras while the student mends the
+    answer: the check run again waits for the training, not for a process start too.
     """
     with contextlib.redirect_stderr(sys.stdout):
         try:
             crossed = cross(lesson.ANSWER, answer)
         except Exception as error:  # the student's function raised: say so, as the grader does
             raise AssertionError(f"calling your answer failed: {type(error).__name__}: {error}") from None
-    verdict = verify(lesson.NAME, crossed, {"check": seed})["check"]
+    verdict = verify(lesson.NAME, crossed, {"check": seed}, started=spare_verifier())["check"]
     if not verdict["passed"]:
+        start_spare_verifier()
         raise AssertionError(verdict["message"])
     print(f"passed (seed {seed}, judged in a fresh process): {verdict['message']}")
 
