@@ -13,6 +13,7 @@ import functools
 import hashlib
 import os
 import random
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ INCEPTION_V3_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 INCEPTION_V3_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/"
                     "inception_v3/" + INCEPTION_V3_FILE)
 
+
+_BUILDING = threading.Lock()  # a backbone's network is built by one thread at a time
 
 MINI_INCEPTION_FEATURES = 192  # the width of mini_inception's pooled features (48 + 64 + 48 + 32 channels)
 
@@ -54,15 +57,25 @@ class Backbone:
     min_size: int
     weights_id: str  # what the weights are: a file hash, or "random-<seed>"
 
-    @functools.cached_property
+    _model: keras.Model | None = field(default=None, init=False, repr=False)
+
+    @property
     def model(self) -> keras.Model:
-        """The frozen network (preprocessed images -> pooled features), built now if it was not yet.  Building it
-        leaves Python's and NumPy's global random states as it found them: whenever it happens, the seeds of what
-        trains after it are the same."""
-        with global_random_state_kept():
-            model = self.build()
-        model.trainable = False
-        return model
+        """The frozen network (preprocessed images -> pooled features), built now if it was not yet, once even
+        when threads ask at once.  Building it leaves Python's and NumPy's global random states as it found them:
+        whenever it happens, the seeds of what trains after it are the same."""
+        with _BUILDING:
+            if self._model is None:
+                with global_random_state_kept():
+                    model = self.build()
+                model.trainable = False
+                self._model = model
+        return self._model
+
+    @property
+    def built(self) -> bool:
+        """Whether ``model`` has been built."""
+        return self._model is not None
 
     @property
     def feature_dim(self) -> int:
