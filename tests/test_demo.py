@@ -16,6 +16,14 @@ def a_solution_executed(*printed: str):
     return nb
 
 
+
+class _PNG:
+    """A lesson's figure as the demo saves it: a PNG file's first bytes."""
+
+    def savefig(self, path, dpi):
+        path.write_bytes(b"\x89PNG\r\n\x1a\n")
+
+
 @pytest.mark.e2e
 @pytest.mark.numerics
 @pytest.mark.xdist_group("demo")
@@ -72,11 +80,7 @@ def test_a_lesson_that_fails_is_reported_with_its_reason_and_the_others_still_ru
 
 def test_a_run_of_one_lesson_keeps_the_other_lessons_rows_and_sections_from_the_last_run(tmp_path, monkeypatch):
     def figured(name):
-        return lesson_interface.Demo(f"symptom of {name}", "a fix", "a metric", True, True, figures={"curves": _Figure()})
-
-    class _Figure:
-        def savefig(self, path, dpi):
-            path.write_bytes(b"\x89PNG\r\n\x1a\n")
+        return lesson_interface.Demo(f"symptom of {name}", "a fix", "a metric", True, True, figures={"curves": _PNG()})
 
     monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(DATA=(), prepare=lambda: None, demo=lambda: figured(name)))
     monkeypatch.setattr(demo, "execute", lambda path: a_solution_executed())
@@ -119,7 +123,7 @@ def test_a_lesson_that_passed_with_nothing_changed_is_kept_and_run_again_when_an
     ran.clear(), failing.clear()
     (tmp_path / f"{third}-curves.png").unlink()
     real_key = demo.lesson_key
-    monkeypatch.setattr(demo, "lesson_key", lambda lesson, device: real_key(lesson, device) + (
+    monkeypatch.setattr(demo, "lesson_key", lambda lesson, device, identity: real_key(lesson, device, identity) + (
         "changed" if lesson == lessons.names()[-1] else ""))
     assert demo.main(["--out", str(tmp_path)]) == 0
     assert ran == [second, third, lessons.names()[-1]]  # failed, a figure gone, its key changed
@@ -129,11 +133,6 @@ def test_a_lesson_that_passed_with_nothing_changed_is_kept_and_run_again_when_an
     ran.clear()
     assert demo.main(["--out", str(tmp_path)]) == 0 and ran == []
     assert demo.main(["--out", str(tmp_path), "--fresh"]) == 0 and ran == lessons.names()
-
-
-class _PNG:
-    def savefig(self, path, dpi):
-        path.write_bytes(b"\x89PNG\r\n\x1a\n")
 
 
 def test_the_notebooks_run_side_by_side_and_each_lesson_is_reported_in_order_with_its_own_failure(
@@ -180,12 +179,8 @@ def test_the_notebooks_run_side_by_side_and_each_lesson_is_reported_in_order_wit
 def test_the_report_check_passes_a_whole_report_and_names_each_file_missing_or_empty_and_each_online_load(
         tmp_path, monkeypatch):
     """What CI runs after make demo (python -m tlclinic.report): quiet on the report a run writes, and each fault."""
-    class _Figure:
-        def savefig(self, path, dpi):
-            path.write_bytes(b"\x89PNG\r\n\x1a\n")
-
     monkeypatch.setattr(demo, "load", lambda name: types.SimpleNamespace(DATA=(), prepare=lambda: None, demo=lambda: lesson_interface.Demo(
-        "a symptom", "a fix", "a metric", True, True, figures={"curves": _Figure()})))
+        "a symptom", "a fix", "a metric", True, True, figures={"curves": _PNG()})))
     monkeypatch.setattr(demo, "execute", lambda path: a_solution_executed())
     monkeypatch.setattr(demo, "probe_backbone", lambda: [])
     assert demo.main(["--out", str(tmp_path)]) == 0

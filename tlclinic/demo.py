@@ -102,11 +102,11 @@ def timed_execute(lesson: str):
 RENDERING = ("numpy", "matplotlib", "ipywidgets", "ipykernel", "nbclient", "nbconvert")
 
 
-def lesson_key(lesson: str, device_name: str) -> str:
-    """What a lesson's row depends on: everything a kept result does (``results.identity``: the package's code,
-    the weights, the data, the kernels, Keras and its backend's version), its solution notebook, the device, and
-    the versions of what executes and renders the notebook."""
-    digest = hashlib.sha256(results.identity().encode())
+def lesson_key(lesson: str, device_name: str, identity: str) -> str:
+    """What a lesson's row depends on: everything a kept result does (``identity``, ``results.identity()``: the
+    package's code, the weights, the data, the kernels, Keras and its backend's version), its solution notebook,
+    the device, and the versions of what executes and renders the notebook."""
+    digest = hashlib.sha256(identity.encode())
     digest.update(source_notebook(lesson).read_bytes())
     digest.update(repr([device_name, *(importlib.metadata.version(name) for name in RENDERING)]).encode())
     return digest.hexdigest()
@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     copy_mathjax(args.out)
     earlier = {row.lesson: row for row in report.load_rows(args.out)}
-    keys = {lesson: lesson_key(lesson, device_name) for lesson in args.lessons}
+    identity = results.identity()  # the package's code hashed once for every lesson's key
+    keys = {lesson: lesson_key(lesson, device_name, identity) for lesson in args.lessons}
     same = [] if args.fresh else [name for name in args.lessons if unchanged(earlier.get(name), keys[name], args.out)]
     for lesson in same:
         print(f"{lesson}: ok, kept from the run of {earlier[lesson].date}: nothing it depends on has changed "
