@@ -48,7 +48,7 @@ from tlclinic.live import DONE
 from tlclinic.symptoms import accuracy
 from tlclinic.training import fit_shuffled, train_head
 
-TARGETS = {"speed-up": 20.0, "revisit p50 s": 0.3, "first visit p50 s": 1.5, "notebook s": 60.0,
+TARGETS = {"speed-up": 20.0, "revisit p50 s": 0.3, "first picture p50 s": 0.5, "notebook s": 60.0,
            "submission alone s, a head": 10.0, "submission alone s, a whole model": 20.0, "class s per submission": 3.0,
            "kernel peak MB": 1536.0}
 HEAD_KINDS = ("head", "optimizer")  # answers trained as heads on cached features; the others build on the backbone
@@ -304,10 +304,10 @@ def table(results: dict) -> str:
             if kind == "widget_errors":
                 rows.append((f"browser {name}: widget errors on the page", str(f), "0"))
                 continue
-            target = TARGETS["revisit p50 s"] if kind == "revisit" else TARGETS["first visit p50 s"]
+            target = TARGETS["revisit p50 s"] if kind == "revisit" else TARGETS["first picture p50 s"]
             rows.append((f"browser {name}, click to figure, {kind} (p50 of {f['flips']}: first picture / finished; "
                          "finished p95)", f"{f['first_figure_p50_s']:.2f} s / {f['final_figure_p50_s']:.2f} s; "
-                         f"{f['final_figure_p95_s']:.2f} s", f"< {target} s"))
+                         f"{f['final_figure_p95_s']:.2f} s", f"first picture < {target} s"))
     for lesson, n in results.get("notebooks", {}).items():
         rows.append((f"notebook {lesson}", f"{n['seconds']:.1f} s, kernel peak {n['kernel_peak_mb']:.0f} MB",
                      f"< {TARGETS['notebook s']:.0f} s, < {TARGETS['kernel peak MB']:.0f} MB"))

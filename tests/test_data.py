@@ -100,3 +100,19 @@ def test_a_plain_script_without_a_main_guard_draws_the_same_bytes_and_does_not_h
     script.write_text(f"from tlclinic import data\nprint(data.fingerprint(data.ensure('shapes', {str(tmp_path)!r})))\n")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.split()[-1] == data.fingerprint(data.ensure("shapes"))
+
+
+def test_a_splits_identity_is_its_datasets_manifest_and_its_name_without_reading_its_files(tmp_path, monkeypatch):
+    """Every training on cached features asks for its splits' identities: from the manifest, not 1100 files."""
+    folder = tmp_path / "shapes"
+    for split in ("train", "test"):
+        (folder / split).mkdir(parents=True)
+    (folder / data.MANIFEST).write_text('{"seed": 0}\n')
+    monkeypatch.setattr(data, "fingerprint", lambda folder: pytest.fail(f"read every file of {folder}"))
+    train, test = data.identity(folder / "train"), data.identity(folder / "test")
+    assert train != test
+    (folder / data.MANIFEST).write_text('{"seed": 1}\n')
+    assert data.identity(folder / "train") != train
+    monkeypatch.undo()
+    (folder / data.MANIFEST).unlink()  # a folder without a manifest is fingerprinted
+    assert data.identity(folder / "train") == data.fingerprint(folder / "train")

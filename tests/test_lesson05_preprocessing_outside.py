@@ -60,7 +60,10 @@ def test_the_same_seed_gives_the_same_run():
     assert first.history == second.history
 
 
-def test_the_toggle_retrains_the_chosen_place_and_redraws(capsys):
+@pytest.mark.numerics
+def test_the_toggle_retrains_the_chosen_place_and_redraws_the_run_a_new_model_gives(capsys):
+    """Each place's model is kept compiled and traced before the first click (``CompiledHeads.start``): the run a
+    click trains is the run of a model built afresh, bit for bit."""
     view = lesson.live()
     experiment = view.experiment
     assert experiment.run.deployed_range == (0.0, 255.0)  # the question's program
@@ -71,6 +74,10 @@ def test_the_toggle_retrains_the_chosen_place_and_redraws(capsys):
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))
     assert "retrained and redrawn in" in view.status.value
     assert capsys.readouterr().err == ""
+    fresh = lesson.train(lesson.PLACES[lesson.FIX])
+    assert experiment.run.history == fresh.history
+    for clicked, new in zip(experiment.run.val_predictions, fresh.val_predictions):
+        np.testing.assert_array_equal(clicked, new)
 
 
 @pytest.mark.e2e
@@ -102,3 +109,14 @@ def test_statistics_from_adapt_and_an_unbounded_preprocessing_are_refused_before
 
     with pytest.raises(Refused, match="values per example"):
         rebuild(lesson.ANSWER, json.loads(json.dumps(cross(lesson.ANSWER, huge))))
+
+
+def test_the_raw_images_are_read_once_per_process_and_cannot_be_changed(monkeypatch):
+    from tlclinic.lessons.preprocessing_outside import deployed
+
+    first = deployed.raw_images("test")
+    monkeypatch.setattr(deployed.data, "load", lambda *args: pytest.fail("read from disk again"))
+    again = deployed.raw_images("test")
+    assert again[0] is first[0] and again[1] is first[1]
+    with pytest.raises(ValueError, match="read-only"):
+        again[0][0, 0, 0, 0] = 1.0

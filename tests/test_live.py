@@ -184,15 +184,65 @@ def test_a_growing_picture_takes_the_last_finished_pictures_layout_and_a_finishe
     assert places(other) != places(wide)
 
 
-def test_a_warmed_toggle_trains_each_other_option_for_one_epoch_first_and_keeps_no_run_of_it():
-    """``warm=True``: before the first click, each other option's training runs one epoch and is stopped (its
+def test_a_picture_drawn_once_has_the_pixels_savefig_gives():
+    """``plots.as_image`` draws a figure once with Agg, where ``savefig`` draws one with a layout engine twice."""
+    import io
+
+    from PIL import Image as PILImage
+
+    from tlclinic import plots
+
+    def pixels(png: bytes) -> np.ndarray:
+        return np.asarray(PILImage.open(io.BytesIO(png)).convert("RGBA"))
+
+    fig = plots.figure(8, 3)
+    left, right = fig.subplots(1, 2)
+    left.plot([0, 1, 2], [3, 1, 2], "-o", label="loss")
+    left.legend()
+    right.hist(np.linspace(0, 1, 50), bins=10)
+    fig.suptitle("a title")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    drawn = plots.as_image(fig, dpi=80).data
+    assert pixels(drawn).shape == (240, 640, 4)
+    np.testing.assert_array_equal(pixels(drawn), pixels(buffer.getvalue()))
+    assert fig.dpi == 100  # the figure's own dpi, as it was
+
+
+def test_a_new_view_collects_once_then_keeps_the_objects_alive_out_of_later_collections():
+    """``settle_garbage_collector``: what is alive when a view is made is frozen out of the collector's way, and
+    what an earlier view held, once unreachable, is freed when the next view is made."""
+    import gc
+    import weakref
+
+    class Held:
+        pass
+
+    try:
+        held = Held()
+        held.cycle = held  # only the cyclic collector frees it
+        gone = weakref.ref(held)
+        first = live.toggle(["a", "b"], "a", lambda value, callbacks=(), on_epoch=None: Run(
+            None, {"loss": [1.0, 0.5]}, [], np.zeros(1), 0.01), draw_loss)
+        assert gc.get_freeze_count() > 0 and gone() is not None
+        del held
+        gc.collect()
+        assert gone() is not None  # frozen: the collector does not look at it
+        live.toggle(["a", "b"], "b", first.experiment.train, draw_loss)
+        assert gone() is None
+    finally:
+        gc.unfreeze()
+
+
+def test_a_warmed_toggle_trains_each_other_option_for_one_batch_first_and_keeps_no_run_of_it():
+    """``warm=True``: before the first click, each other option's training runs one batch and is stopped (its
     training function traced, for a ``train`` that keeps its compiled models); a click then trains it whole."""
     seen = []
 
     def train(value, callbacks=(), on_epoch=None):
         seen.append(value)
         for callback in callbacks:
-            callback.on_epoch_end(0)
+            callback.on_train_batch_end(0)
         return Run(None, {"loss": [1.0, 0.5]}, [], np.zeros(1), 0.01)
 
     view = live.toggle(["a", "b", "c"], "a", train, draw_loss, warm=True)

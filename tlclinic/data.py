@@ -325,11 +325,15 @@ def fingerprint(folder: Path) -> str:
 
 
 def identity(folder: Path) -> str:
-    """A cheap content key for a dataset folder: its manifest when it has one, else its fingerprint."""
+    """A cheap content key for a dataset folder: its manifest when it has one, a split's its dataset's manifest and
+    the split's name, else its fingerprint (which reads every file: 0.18 s for ``shapes/train`` on a 2-core machine,
+    too slow for every training to pay)."""
     folder = Path(folder)
     manifest = folder / MANIFEST
     if manifest.exists():
         return hashlib.sha256(manifest.read_bytes()).hexdigest()
+    if folder.name in SPLIT_IDS and (folder.parent / MANIFEST).exists():
+        return hashlib.sha256((folder.parent / MANIFEST).read_bytes() + b"\0" + folder.name.encode()).hexdigest()
     return fingerprint(folder)
 
 

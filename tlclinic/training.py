@@ -2,12 +2,33 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import keras
 import numpy as np
+from keras.src.backend.common import global_state
+from keras.src.random import seed_generator
+from keras.src.utils import rng_utils
+
+
+def seed_keras(seed: int) -> None:
+    """``keras.utils.set_random_seed(seed)``, less TensorFlow's own global seed, for a run whose randomness is all
+    Keras's and NumPy's: a model's initializers and dropout take their seeds from Python's ``random``, Keras's random
+    ops are stateless, and ``fit_shuffled`` draws the order from NumPy; TensorFlow's global seed is never read.
+    Setting it also empties TensorFlow's kernel cache, so that every compiled step is set up anew at its next call:
+    about 0.2 s of a run's first batch on a 2-core machine, paid by every choice of a live control and every run a
+    check trains.  Same seed, same run (``tests/test_training.py`` compares)."""
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
 
 
 def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
@@ -19,7 +40,7 @@ def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
 def linear_probe(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
                  epochs: int = 60, seed: int = 0) -> float:
     """Test accuracy of a logistic regression on standardised features (binary labels)."""
-    keras.utils.set_random_seed(seed)
+    seed_keras(seed)
     x_train, x_test = standardize(train[0], test[0])
     model = keras.Sequential([keras.Input(x_train.shape[1:]), keras.layers.Dense(1, activation="sigmoid")])
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
@@ -191,31 +212,55 @@ class _RefreshBatchNorm(keras.callbacks.Callback):
 
 
 class CompiledHeads:
-    """Compiled heads kept by key, so that training one again does not trace a new training function.
+    """Compiled models kept by key, so that training one again does not trace a new training function.
 
     ``head(key, build, input_dim, seed)`` returns the model kept under ``key`` with the weights (and dropout
     seeds) that ``build`` gives under ``seed`` and the optimizer state of a fresh build, its learning rate
     included: the model a new ``build(input_dim)`` would give, already traced.  ``build`` must give the same
     architecture and optimizer for the same key; the optimizer's learning rate may differ (a variable that the
     traced step reads), so one key serves a sweep of rates.  Seed sweeps, rate sweeps and calibration retrain
-    this way.  A run's model is the kept one: read it before the key trains again, or keep it ``detached``.
+    this way.  ``start(key, seed, build)`` does the same for a whole model, which is also slow to build (a
+    backbone and its head: a second or more on a 2-core machine, against two to trace it), so the start of each
+    key's latest seed is kept and a key asked again at that seed is not built at all.  A run's model is the kept
+    one: read it before the key trains again, or keep it ``detached``.
     """
 
     def __init__(self):
-        self._kept: dict = {}
+        self._kept: dict = {}  # key -> what build() gave the first time
+        self._starts: dict = {}  # key -> (seed, the values of its model's and optimizer's variables at the start)
 
     def head(self, key, build: Callable[[int], keras.Model], input_dim: int, seed: int) -> keras.Model:
-        keras.utils.set_random_seed(seed)
-        fresh = build(input_dim)
-        fresh.optimizer.build(fresh.trainable_variables)
-        if key not in self._kept:
-            self._kept[key] = fresh
-            return fresh
-        model = self._kept[key]
-        for variable, value in zip([*model.variables, *model.optimizer.variables],
-                                   [*fresh.variables, *fresh.optimizer.variables]):
+        return self.start(key, seed, lambda: build(input_dim), same_build=False)
+
+    def start(self, key, seed: int, build: Callable[[], Any], model_of: Callable[[Any], keras.Model] = lambda m: m,
+              same_build: bool = True) -> Any:
+        """What ``build()`` gives under ``seed``: a compiled model, or parts holding one (``model_of(parts)``),
+        ready to train from its start and traced once per key.  ``same_build``: ``build`` gives the same model
+        every time for the same key and seed, so a key asked again at its latest seed is reset, not built."""
+        seed_keras(seed)
+        if same_build and key in self._kept and self._starts.get(key, (None,))[0] == seed:
+            values = self._starts[key][1]
+        else:
+            fresh = build()
+            model = model_of(fresh)
+            model.optimizer.build(model.trainable_variables)
+            if key not in self._kept:
+                self._kept[key] = fresh
+                if same_build:
+                    self._starts[key] = (seed, [keras.ops.copy(v) for v in _state(model)])
+                return fresh
+            values = _state(model)
+            if same_build:
+                self._starts[key] = (seed, [keras.ops.copy(v) for v in values])
+        for variable, value in zip(_state(model_of(self._kept[key])), values):
             variable.assign(value)
-        return model
+        return self._kept[key]
+
+
+def _state(model: keras.Model) -> list:
+    """Every variable a training changes or reads: the model's (weights, BatchNorm statistics, dropout seeds) and
+    its optimizer's (step count, learning rate, moments)."""
+    return [*model.variables, *model.optimizer.variables]
 
 
 def detached(run: Run) -> Run:
@@ -246,7 +291,7 @@ def train_head(build: Callable[[int], keras.Model], train: tuple[np.ndarray, np.
     """
     start = time.perf_counter()
     if kept is None:
-        keras.utils.set_random_seed(seed)
+        seed_keras(seed)
         model = build(train[0].shape[1])
     else:
         model = kept[0].head(kept[1], build, train[0].shape[1], seed)

@@ -16,6 +16,7 @@ from ...console import quiet
 from ...doctor import Report, diagnose
 from ...lesson import Demo, Lesson, converges, demo as demo_result
 from ...live import LiveView, toggle
+from ...training import CompiledHeads
 from .answer import PreprocessedModelAnswer
 from .deployed import DeployedRun, EPOCHS, BATCH_SIZE, TRAIN_IMAGES, accuracy, majority_share, raw_images, train_deployed
 from .figures import draw_run, why_figure
@@ -45,9 +46,9 @@ BROWSER_CHOICES = (FIX, BOTH, NOWHERE, QUESTION)
 
 def train(build_model, seed: int = 0, *, callbacks=(), kept=None, on_epoch=None, epochs: int = EPOCHS) -> DeployedRun:
     """``build_model``'s model trained on the images as its pipeline preprocesses them, then called on the raw test
-    images after each epoch (``deployed.train_deployed``; each run builds its own model, so ``kept`` is not used)."""
+    images after each epoch (``deployed.train_deployed``; ``kept``: its model kept compiled, ``CompiledHeads.start``)."""
     with quiet():
-        return train_deployed(build_model, seed, callbacks=callbacks, on_epoch=on_epoch, epochs=epochs)
+        return train_deployed(build_model, seed, callbacks=callbacks, on_epoch=on_epoch, epochs=epochs, kept=kept)
 
 
 def reproduce(seed: int = 0) -> DeployedRun:
@@ -65,12 +66,15 @@ def symptoms(run: DeployedRun) -> dict:
 
 
 def live() -> LiveView:
-    """Toggle buttons over where the preprocessing is; each flip retrains and redraws epoch by epoch."""
+    """Toggle buttons over where the preprocessing is; each flip retrains and redraws epoch by epoch.  One model is
+    kept compiled per place, traced before the first click, so that a first flip starts training at once."""
+    models = CompiledHeads()
+
     def retrain(place: str, callbacks=(), on_epoch=None) -> DeployedRun:
-        return train(PLACES[place], callbacks=callbacks, on_epoch=on_epoch)
+        return train(PLACES[place], callbacks=callbacks, on_epoch=on_epoch, kept=(models, place))
 
     return toggle(list(PLACES), QUESTION, retrain, lambda run, fig, place: draw_run(run, fig, f"preprocessing {place}"),
-                  description="preprocessing")
+                  description="preprocessing", warm=True)
 
 
 def assert_converged(run: DeployedRun) -> None:

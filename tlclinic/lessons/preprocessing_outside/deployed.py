@@ -8,6 +8,7 @@ receives in training and when deployed.
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -17,7 +18,7 @@ import numpy as np
 
 from ... import data
 from ...backbone import backbone_in, fed_to, get_backbone
-from ...training import FirstPicture, Run, fit_shuffled, validation_outputs
+from ...training import CompiledHeads, FirstPicture, Run, fit_shuffled, validation_outputs
 
 TRAIN_IMAGES = 500  # a fixed half of the 1000 training images, 250 per class: the same for every seed
 EPOCHS, BATCH_SIZE = 3, 16
@@ -36,13 +37,22 @@ class DeployedRun(Run):
 
 def raw_images(split: str) -> tuple[np.ndarray, np.ndarray]:
     """``shapes``' images of ``split`` as loaded from disk (float32, 0..255) and their 0/1 labels; for "train" the
-    fixed balanced subset of ``TRAIN_IMAGES``."""
+    fixed balanced subset of ``TRAIN_IMAGES``.  Read once per process (its 1100 files take a second on a 2-core
+    machine, which every run would pay) and kept read-only."""
+    return _raw_images(split, data.identity(data.ensure("shapes") / split))
+
+
+@functools.lru_cache(maxsize=2)
+def _raw_images(split: str, identity: str) -> tuple[np.ndarray, np.ndarray]:
     x, y = data.load("shapes", split)
     if split == "train":
         rng = np.random.default_rng(SUBSET_SEED)
         taken = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == c))[:TRAIN_IMAGES // 2] for c in (0, 1)]))
         x, y = x[taken], y[taken]
-    return x.astype(np.float32), y.astype(np.float32)
+    x, y = x.astype(np.float32), y.astype(np.float32)
+    for array in (x, y):
+        array.setflags(write=False)
+    return x, y
 
 
 def preprocessed(layer: keras.layers.Layer | None, images: np.ndarray, batch: int = 250) -> np.ndarray:
@@ -88,18 +98,24 @@ def _range(model: keras.Model, inner: keras.Model, images: np.ndarray) -> tuple[
 
 
 def train_deployed(build_model: Callable, seed: int = 0, callbacks=(), on_epoch: Callable | None = None,
-                   epochs: int = EPOCHS) -> DeployedRun:
+                   epochs: int = EPOCHS, kept: tuple[CompiledHeads, object] | None = None) -> DeployedRun:
     """``preprocessing, model = build_model(backbone)``: the model fitted on the preprocessed training images,
     then called on the raw test images (see the module).  ``build_model`` gets a copy of the pretrained backbone;
     the copy the model calls gets the pretrained weights before training (a model rebuilt from its config starts
     with random ones).  ``on_epoch(run so far)`` after each epoch, and first after the first few batches
-    (``training.FirstPicture``)."""
+    (``training.FirstPicture``).  ``kept=(models, key)`` takes the model from ``models`` (``CompiledHeads.start``):
+    the same run, traced once per key, and not even built again for the key's latest seed."""
     start = time.perf_counter()
     trusted = get_backbone("mini_inception").model
-    keras.utils.set_random_seed(seed)
-    preprocessing, model = build_model(keras.models.clone_model(trusted))
-    inner = backbone_in(model, trusted)
-    inner.set_weights(trusted.get_weights())
+
+    def build() -> tuple[keras.Model, keras.layers.Layer | None, keras.Model]:
+        preprocessing, model = build_model(keras.models.clone_model(trusted))
+        inner = backbone_in(model, trusted)
+        inner.set_weights(trusted.get_weights())
+        return model, preprocessing, inner
+
+    models, key = kept or (CompiledHeads(), None)
+    model, preprocessing, inner = models.start(key, seed, build, model_of=lambda parts: parts[0])
     (x, y), (x_test, y_test) = raw_images("train"), raw_images("test")
     fed, fed_test = preprocessed(preprocessing, x), preprocessed(preprocessing, x_test)
     deployed: list[np.ndarray] = []
