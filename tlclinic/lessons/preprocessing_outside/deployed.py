@@ -114,8 +114,9 @@ def train_deployed(build_model: Callable, seed: int = 0, callbacks=(), on_epoch:
         inner.set_weights(trusted.get_weights())
         return model, preprocessing, inner
 
-    models, key = kept or (CompiledHeads(), None)
-    model, preprocessing, inner = models.start(key, seed, build, model_of=lambda parts: parts[0])
+    models, key = kept or (CompiledHeads(), None)  # none kept: a model of its own, its start not copied
+    model, preprocessing, inner = models.start(key, seed, build, model_of=lambda parts: parts[0],
+                                               same_build=kept is not None)
     (x, y), (x_test, y_test) = raw_images("train"), raw_images("test")
     fed, fed_test = preprocessed(preprocessing, x), preprocessed(preprocessing, x_test)
     deployed: list[np.ndarray] = []
