@@ -17,7 +17,8 @@ from keras.src.utils import rng_utils
 def seed_keras(seed: int) -> None:
     """``keras.utils.set_random_seed(seed)``, less TensorFlow's own global seed, for a run whose randomness is all
     Keras's and NumPy's: a model's initializers and dropout take their seeds from Python's ``random``, Keras's random
-    ops are stateless, and ``fit_shuffled`` draws the order from NumPy; TensorFlow's global seed is never read.
+    ops are stateless, and ``fit_shuffled`` draws the order from NumPy; TensorFlow's global seed is never read (a
+    ``fit`` that shuffles by itself reads it, on TensorFlow: that one wants ``keras.utils.set_random_seed``).
     Setting it also empties TensorFlow's kernel cache, so that every compiled step is set up anew at its next call:
     about 0.2 s of a run's first batch on a 2-core machine, paid by every choice of a live control and every run a
     check trains.  Same seed, same run (``tests/test_training.py`` compares)."""
@@ -40,7 +41,7 @@ def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
 def linear_probe(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
                  epochs: int = 60, seed: int = 0) -> float:
     """Test accuracy of a logistic regression on standardised features (binary labels)."""
-    seed_keras(seed)
+    keras.utils.set_random_seed(seed)  # TensorFlow's seed too: its fit shuffles with TensorFlow's random ops
     x_train, x_test = standardize(train[0], test[0])
     model = keras.Sequential([keras.Input(x_train.shape[1:]), keras.layers.Dense(1, activation="sigmoid")])
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
