@@ -16,7 +16,6 @@ def a_solution_executed(*printed: str):
     return nb
 
 
-
 class _PNG:
     """A lesson's figure as the demo saves it: a PNG file's first bytes."""
 

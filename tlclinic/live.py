@@ -326,7 +326,6 @@ class LiveView:
         self.widget = widgets.VBox([control, self.status])
         settle_garbage_collector()
 
-
     def say(self, done: str | None = None) -> None:
         """Put the status: what the last change did and how long it took, and how far the background is."""
         self._done = done or self._done

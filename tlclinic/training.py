@@ -239,20 +239,19 @@ class CompiledHeads:
         ready to train from its start and traced once per key.  ``same_build``: ``build`` gives the same model
         every time for the same key and seed, so a key asked again at its latest seed is reset, not built."""
         seed_keras(seed)
-        if same_build and key in self._kept and self._starts.get(key, (None,))[0] == seed:
-            values = self._starts[key][1]
+        latest = self._starts.get(key)  # kept only beside a kept model
+        if same_build and latest is not None and latest[0] == seed:
+            values = latest[1]
         else:
             fresh = build()
             model = model_of(fresh)
             model.optimizer.build(model.trainable_variables)
-            if key not in self._kept:
-                self._kept[key] = fresh
-                if same_build:
-                    self._starts[key] = (seed, [keras.ops.copy(v) for v in _state(model)])
-                return fresh
             values = _state(model)
             if same_build:
                 self._starts[key] = (seed, [keras.ops.copy(v) for v in values])
+            if key not in self._kept:
+                self._kept[key] = fresh
+                return fresh
         for variable, value in zip(_state(model_of(self._kept[key])), values):
             variable.assign(value)
         return self._kept[key]
