@@ -357,24 +357,44 @@ def machine_words(machine: dict) -> str:
             f"{', '.join(machine['gpus']) or 'no GPU'}; Keras {machine['keras']} on {machine['backend']}{kernels}")
 
 
-def kept_with(results: dict, steps, path: Path = MEASURED) -> dict:
-    """``path``'s measures with ``steps`` of ``results`` in place of theirs, written back."""
+def kept_with(results: dict, steps, path: Path = MEASURED, some_lessons: bool = False) -> dict:
+    """``path``'s measures with ``steps`` of ``results`` in place of theirs, written back.  ``some_lessons``: the
+    browser step measured only some lessons (``--lessons``), which replace their own measures and keep the others',
+    each lesson's machine kept beside them."""
     kept = json.loads(path.read_text()) if path.exists() else {}
-    kept.update({step: {"machine": results["machine"], "results": results[step]} for step in steps})
+    for step in steps:
+        entry = {"machine": results["machine"], "results": results[step]}
+        before = kept.get(step, {})
+        if some_lessons and step == "browser" and "skipped" not in results[step] and "skipped" not in before.get(
+                "results", {}):
+            machines = {lesson: before.get("lessons", {}).get(lesson, before["machine"]) for lesson in before["results"]}
+            entry["results"] = {**before["results"], **results[step]}
+            entry["lessons"] = {**machines, **{lesson: results["machine"] for lesson in results[step]}}
+        kept[step] = entry
     path.write_text(json.dumps(kept, indent=1) + "\n")
     return kept
 
 
 def readme_part(kept: dict) -> str:
-    """The README's performance table: ``table`` of every step kept, and where and when each was measured."""
+    """The README's performance table: ``table`` of every step kept, and where and when each was measured (for a
+    browser step measured lesson by lesson, each lesson's)."""
     by_machine: dict[str, list[str]] = {}
     for step in STEPS:
-        if step in kept:
+        if step not in kept:
+            continue
+        lessons = kept[step].get("lessons", {})
+        groups: dict[str, list[str]] = {}
+        for lesson, machine in lessons.items():
+            groups.setdefault(f"{machine['date']}, {machine_words(machine)}", []).append(lesson)
+        if len(groups) > 1:
+            for words, names in groups.items():
+                by_machine.setdefault(words, []).append(f"`{step}` ({', '.join(names)})")
+        else:
             machine = kept[step]["machine"]
-            by_machine.setdefault(f"{machine['date']}, {machine_words(machine)}", []).append(step)
+            by_machine.setdefault(f"{machine['date']}, {machine_words(machine)}", []).append(f"`{step}`")
     latest = max((kept[step]["machine"] for step in kept), key=lambda machine: machine["date"])
     results = {"machine": latest, **{step: kept[step]["results"] for step in kept}}
-    where = "\n".join(f"- `{'`, `'.join(steps)}`: {words}" for words, steps in by_machine.items())
+    where = "\n".join(f"- {', '.join(steps)}: {words}" for words, steps in by_machine.items())
     return f"Measured by `python bench/run.py --write` (steps as named by `--only`):\n\n{where}\n\n{table(results)}"
 
 
@@ -386,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--submissions", type=int, default=10, help="the class size graded per lesson")
     parser.add_argument("--class-size", type=int, default=100, help="the class of distinct lesson 01 answers")
     parser.add_argument("--cycles", type=int, default=3, help="rounds of revisits over each lesson's choices")
-    parser.add_argument("--lessons", nargs="+", choices=list(discover()), help="the browser step: only these lessons")
+    parser.add_argument("--lessons", nargs="+", choices=list(discover()),
+                        help="the browser step: only these lessons (with --write, the others' measures are kept)")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("build/bench.json"))
     parser.add_argument("--only", choices=STEPS, nargs="+", default=list(STEPS), help="measure only these")
@@ -412,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(f"\n{table(results)}\n\nwrote {args.out}")
     if args.write:
-        generated.write("performance", readme_part(kept_with(results, args.only)))
+        kept = kept_with(results, args.only, some_lessons=bool(args.lessons))
+        generated.write("performance", readme_part(kept))
         print(f"wrote {MEASURED.relative_to(MEASURED.parent.parent)} and the README's performance table")
     return 0
 

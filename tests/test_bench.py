@@ -51,6 +51,24 @@ def test_a_step_measured_again_replaces_only_its_own_row_and_each_says_where_and
     assert generated.read("performance", readme).strip() == part.strip()
 
 
+def test_a_browser_step_measured_for_some_lessons_replaces_only_theirs(tmp_path):
+    run = bench()
+    kept_path = tmp_path / "measured.json"
+    flips = lambda s: {"on the spot": {"flips": 1, "first_figure_p50_s": s, "final_figure_p50_s": s,  # noqa: E731
+                                       "final_figure_p95_s": s}, "widget_errors": 0}
+    run.kept_with({"machine": machine("2026-12-01", 44.0), "browser": {"01-x": flips(1.0), "04-y": flips(7.0)}},
+                  ["browser"], kept_path)
+    kept = run.kept_with({"machine": machine("2026-12-06", 63.0), "browser": {"04-y": flips(1.5)}}, ["browser"],
+                         kept_path, some_lessons=True)
+    assert kept["browser"]["results"] == {"01-x": flips(1.0), "04-y": flips(1.5)}
+    part = run.readme_part(kept)  # each lesson says where and when it was measured
+    assert "- `browser` (01-x): 2026-12-01, 2 cores at 44 GFLOP/s" in part
+    assert "- `browser` (04-y): 2026-12-06, 2 cores at 63 GFLOP/s" in part
+    assert run.kept_with({"machine": machine("2026-12-07", 63.0), "browser": {"04-y": flips(1.4)}}, ["browser"],
+                         kept_path)["browser"] == {"machine": machine("2026-12-07", 63.0),  # all measured anew
+                                                   "results": {"04-y": flips(1.4)}}
+
+
 def test_the_readmes_performance_table_is_the_one_its_kept_measures_give():
     """The README's part is what `bench/run.py --write` writes from `bench/measured.json`: edited by hand, or left
     behind by a measure, it fails here."""

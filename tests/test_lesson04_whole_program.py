@@ -4,6 +4,7 @@ The facts the notebook states about Keras are tested here on small models (fast)
 pipelines trains (end to end).  Calibration runs every pipeline over 20 seeds (`make calibrate`).
 """
 import warnings
+from dataclasses import asdict, replace
 
 import keras
 import numpy as np
@@ -129,18 +130,57 @@ def test_the_check_passes_every_valid_pipeline_and_names_each_bug(name):
     assert any(key in name and words in str(failed.value) for key, words in expected.items()), str(failed.value)
 
 
+def assert_same_run(one: pipeline.PipelineRun, other: pipeline.PipelineRun) -> None:
+    """Bit for bit: the history, every epoch's predictions, and what was measured of the backbone."""
+    assert one.history == other.history
+    for a, b in zip(one.val_predictions, other.val_predictions, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert (one.backbone_input, one.batchnorm_drift, one.weights_moved, one.feature_change) == (
+        other.backbone_input, other.batchnorm_drift, other.weights_moved, other.feature_change)
+
+
 @pytest.mark.e2e
 def test_each_checkbox_retrains_with_its_bug_put_back_or_taken_out_and_a_revisit_is_a_redraw():
+    """The checkboxes keep each stage's model compiled and each head's stage trained: a combination's run is the
+    one a fresh pipeline gives, bit for bit, whether its head was traced before the first click (1/255) or its
+    head's stage is one already trained (a bug of fine-tuning), and the latter is drawn at once."""
     view = lesson.live()
     first = view.experiment.run
     assert first.backbone_input[:2] == (0.0, pytest.approx(1.0, abs=1e-3))  # every bug on: pixels / 255
-    box = view.control.children[pipeline.BUGS.index("rescale_255")]
-    box.value = False
+    boxes = dict(zip(pipeline.BUGS, view.control.children))
+    boxes["rescale_255"].value = False
+    scaled = replace(pipeline.QUESTION, rescale_255=False)
     assert view.experiment.value == {**{bug: True for bug in pipeline.BUGS}, "rescale_255": False}
     assert view.experiment.run is not first and view.experiment.run.backbone_input[0] < -0.5
     assert view.status.value.startswith("retrained and redrawn in")
-    box.value = True
+    assert_same_run(view.experiment.run, lesson.train(pipeline.pipeline_of(scaled)))
+
+    boxes["rescale_255"].value = True
     assert view.experiment.run is first and view.status.value.startswith("redrawn (a run kept from before) in")
+
+    shown = []
+    tuned = replace(pipeline.QUESTION, fine_tune_rate_1e3=False)
+    run = view.experiment.set(asdict(tuned), show=lambda picture, so_far: shown.append(
+        (so_far.history, len(so_far.val_predictions))))
+    head = {name: values[:pipeline.HEAD_EPOCHS] for name, values in first.history.items()}
+    assert shown[0] == (head, pipeline.HEAD_EPOCHS)  # at once: the head's stage, already trained
+    assert {name: values[:pipeline.HEAD_EPOCHS] for name, values in run.history.items()} == head
+    assert_same_run(run, lesson.train(pipeline.pipeline_of(tuned)))
+
+
+@pytest.mark.e2e
+@pytest.mark.numerics
+def test_a_pipelines_checks_at_two_seeds_in_one_verifier_give_the_runs_they_give_alone():
+    """The verifier judges each answer's seeds within ``grading.one_answer()``: each stage's model is kept
+    compiled, the fine-tuned one a second build given the head's weights.  Each run is the one it gives alone."""
+    from tlclinic import grading
+
+    answer = as_data_and_back(lesson.ANSWER, pipeline.pipeline_of(pipeline.FIXED))
+    with grading.one_answer():
+        together = [lesson.check_converges(answer, seed) for seed in (0, 1)]
+    assert together[0].model is together[1].model  # the fine-tuned model kept: what is compared is a reuse
+    assert_same_run(together[1], lesson.check_converges(answer, 1))
+    assert together[0].history != together[1].history  # the seed matters: the comparison can fail
 
 
 @pytest.mark.e2e

@@ -398,14 +398,18 @@ def toggle(options: list[str], value: str, train: Callable[..., Run],
 
 
 def checkboxes(labels: dict[str, str], value: dict[str, bool], train: Callable[..., Run],
-               draw: Callable[[Run, Figure, dict[str, bool]], None]) -> LiveView:
+               draw: Callable[[Run, Figure, dict[str, bool]], None], warm: tuple[str, ...] = ()) -> LiveView:
     """One checkbox per flag (``labels``: flag -> its label); any change shows ``train({flag: on})``'s run, growing
-    epoch by epoch.  The background trains each combination one click away."""
+    epoch by epoch.  The background trains each combination one click away.  ``warm``: the flags whose
+    combinations one click away are traced now (``Experiment.warm``), before the first click."""
     boxes = {flag: widgets.Checkbox(value=value[flag], description=label, indent=False,
                                     layout=widgets.Layout(width="auto"))
              for flag, label in labels.items()}
     control = widgets.VBox(list(boxes.values()))
-    return LiveView(Experiment(train, draw, dict(value), figsize=(12, 3.6)), control,
+    experiment = Experiment(train, draw, dict(value), figsize=(12, 3.6))
+    for flag in warm:
+        experiment.warm({**value, flag: not value[flag]})
+    return LiveView(experiment, control,
                     read=lambda: {flag: box.value for flag, box in boxes.items()},
                     choices=lambda chosen: [{**chosen, flag: not on} for flag, on in chosen.items()])
 

@@ -20,10 +20,11 @@ from ...doctor import Report, diagnose
 from ...live import LiveView, checkboxes
 from ...plots import as_image, figure
 from ...lesson import Demo, Lesson, converges, demo as demo_result
+from ...training import CompiledHeads
 from .answer import PipelineAnswer
 from .figures import ablation_figure, draw_run
-from .pipeline import (BUGS, FINE_TUNE_EPOCHS, FIXED, HEAD_EPOCHS, QUESTION, Choices, PipelineRun, build_model, only,
-                       pipeline_of, train_pipeline)
+from .pipeline import (BUGS, FINE_TUNE_EPOCHS, FIXED, HEAD_BUGS, HEAD_EPOCHS, QUESTION, Choices, PipelineRun,
+                       build_model, head_of, only, pipeline_of, train_pipeline)
 from .question import QuestionRun, inception_v3_at, question_model, run_question
 
 Lesson.adopt(__name__)  # this module is a Lesson (tlclinic.lesson): the parts below, the base's defaults for the rest
@@ -124,12 +125,13 @@ def graded_metric(run: PipelineRun) -> float:
     return run.fine_tuned_accuracy
 
 
-def train(build_pipeline, seed: int = 0, *, callbacks=(), kept=None, on_epoch=None) -> PipelineRun:
+def train(build_pipeline, seed: int = 0, *, callbacks=(), kept=None, on_epoch=None, heads=None) -> PipelineRun:
     """``build_pipeline``'s model trained through both stages on ``shapes`` (lesson 04 trains images, not
-    cached features: fine-tuning changes the backbone; each run builds its own model, so ``kept`` is not used).
-    ``on_epoch(run so far)`` after each epoch of either stage."""
+    cached features: fine-tuning changes the backbone).  ``on_epoch(run so far)`` after each epoch of either
+    stage; ``kept=(models, key)``: each stage's model kept compiled, ``heads``: the head's stage kept
+    (``pipeline.train_pipeline``)."""
     with quiet():
-        return train_pipeline(build_pipeline, seed, callbacks=callbacks, on_epoch=on_epoch)
+        return train_pipeline(build_pipeline, seed, callbacks=callbacks, on_epoch=on_epoch, kept=kept, heads=heads)
 
 
 def reproduce(seed: int = 0) -> QuestionRun:
@@ -154,17 +156,22 @@ def live() -> LiveView:
     """One checkbox per bug (ticked: as question 000 wrote it); each change retrains both stages, drawn epoch by
     epoch, the criteria measured after fine-tuning shown when it ends.
 
-    A combination already trained is redrawn at once: a run is deterministic for its choices and seed."""
+    A combination already trained is redrawn at once: a run is deterministic for its choices and seed.  A bug of
+    fine-tuning ticked or unticked keeps the head's stage already trained (drawn at once) and trains the
+    fine-tuning; the head's stages one click away are traced before the first click."""
+    models, heads = CompiledHeads(), {}
 
     def retrain(flags: dict[str, bool], callbacks=(), on_epoch=None) -> PipelineRun:
-        return train(pipeline_of(Choices(**flags)), callbacks=callbacks, on_epoch=on_epoch)
+        choices = Choices(**flags)
+        return train(pipeline_of(choices), callbacks=callbacks, on_epoch=on_epoch, kept=(models, choices),
+                     heads=(heads, head_of(choices)))
 
     def draw(run: PipelineRun, fig, flags) -> None:
         on = [BUG_LABELS[bug] for bug, value in flags.items() if value]
         draw_run(run, fig, title="bugs on: " + (", ".join(on) if on else "none (the fixed pipeline)"),
                  criteria=criteria(run))
 
-    return checkboxes(BUG_LABELS, {bug: getattr(QUESTION, bug) for bug in BUGS}, retrain, draw)
+    return checkboxes(BUG_LABELS, {bug: getattr(QUESTION, bug) for bug in BUGS}, retrain, draw, warm=HEAD_BUGS)
 
 
 def show(build_pipeline, seed: int = 0):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, fields, replace
-from typing import Callable
+from typing import Callable, Hashable
 
 import keras
 import numpy as np
@@ -19,7 +19,7 @@ from keras import layers
 from ... import data
 from ...backbone import backbone_in, fed_to, get_backbone
 from ...symptoms import accuracy
-from ...training import FirstPicture, Run, _EachEpoch, _RecordPredictions, fit_shuffled
+from ...training import CompiledHeads, FirstPicture, Run, _EachEpoch, _RecordPredictions, fit_shuffled
 
 QUESTION_SIZE = 64  # question 000 loaded its images at 64x64
 NATIVE_SIZE = data.RECIPES["shapes"].size[0]  # the shapes images are drawn at 96x96
@@ -44,6 +44,12 @@ class Choices:
 QUESTION = Choices()
 FIXED = Choices(**{f.name: False for f in fields(Choices)})
 BUGS = tuple(f.name for f in fields(Choices))
+HEAD_BUGS = ("rescale_255", "inputs_64")  # the bugs that change the head's stage; the others change only fine-tuning
+
+
+def head_of(choices: Choices) -> tuple[bool, ...]:
+    """What the head's stage of ``choices`` depends on: pipelines alike in it train their heads alike."""
+    return tuple(getattr(choices, bug) for bug in HEAD_BUGS)
 
 
 def only(bug: str) -> Choices:
@@ -157,8 +163,26 @@ def _relative_changes(before: list[np.ndarray], after: list[np.ndarray]) -> floa
     return max(float(np.linalg.norm(a - b) / (np.linalg.norm(b) + 1e-12)) for a, b in zip(after, before))
 
 
+@dataclass
+class HeadStage:
+    """What a pipeline's first stage leaves to the second: the model's variables after the head's epochs, the
+    history and predictions so far, and what was measured before training."""
+
+    values: list[np.ndarray]  # the model's variables after the head's epochs, in ``model.variables`` order
+    images: tuple  # ((x, y), (x_val, y_val)) at the model's input size
+    history: dict[str, list[float]]
+    predictions: list[np.ndarray]
+    backbone_input: tuple[float, float, int]
+    statistics: list[np.ndarray]  # the backbone's BatchNorm statistics, its weights and its features on the
+    weights: list[np.ndarray]  # test images before training (the head's epochs leave the frozen backbone as it is)
+    features: np.ndarray
+    fed_val: np.ndarray  # the test images as the backbone receives them
+
+
 def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "mini_inception",
-                   callbacks=(), on_epoch: Callable[[PipelineRun], None] | None = None) -> PipelineRun:
+                   callbacks=(), on_epoch: Callable[[PipelineRun], None] | None = None,
+                   kept: tuple[CompiledHeads, Hashable] | None = None,
+                   heads: tuple[dict, Hashable] | None = None) -> PipelineRun:
     """``model, fine_tune = build_pipeline(backbone)``; train the head, ``fine_tune()``, fine-tune; measured on
     the test split.  ``on_epoch(run so far)``, unfinished, is called after each epoch of either stage, and
     first after the head's first few batches (``training.FirstPicture``).
@@ -166,47 +190,96 @@ def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "min
     ``build_pipeline`` gets a fresh copy of the pretrained backbone; whichever copy the model calls gets the
     pretrained weights before training (a model rebuilt from its config starts with random ones).  The images
     are loaded at the model's input size, as ``image_dataset_from_directory(image_size=...)`` gives them.
+
+    ``kept=(models, key)``: each stage's model is kept compiled in ``models`` (``CompiledHeads.start``), the
+    head's under ``(key, "head")`` and the fine-tuned one, a second build given the head's weights, under ``(key,
+    "fine-tune")``: the same run, each stage traced once per key.  ``heads=(trained, head_key)``: the head's stage
+    is kept in ``trained`` by ``(head_key, seed)`` (once measured before training, then once trained), and the
+    head's model under ``(head_key, "head")``, so that pipelines that differ only in fine-tuning (the same
+    ``head_key``) train their head once: the run starts at its fine-tuning, its first picture the head's finished
+    epochs.
     """
     start = time.perf_counter()
     trusted = get_backbone(backbone).model
-    keras.utils.set_random_seed(seed)
-    copy = keras.models.clone_model(trusted)
-    model, tune = build_pipeline(copy)
-    inner = backbone_in(model, trusted)
-    inner.set_weights(trusted.get_weights())
+    models, key = kept or (CompiledHeads(), None)  # none kept: models of their own, their starts not copied
+    trained, head_key = heads or ({}, key)
+    if heads and not kept:
+        raise ValueError("heads=(trained, head_key) needs kept=(models, key): the fine-tuned model starts from the "
+                         "head's kept weights")
+
+    def build() -> tuple[keras.Model, Callable[[], None], keras.Model]:
+        model, tune = build_pipeline(keras.models.clone_model(trusted))
+        inner = backbone_in(model, trusted)
+        inner.set_weights(trusted.get_weights())
+        return model, tune, inner
+
+    def so_far(before: dict[str, list[float]], history: dict[str, list[float]], head: HeadStage) -> PipelineRun:
+        return PipelineRun(model, {name: [*before.get(name, []), *values] for name, values in history.items()},
+                           predictions, y_val, time.perf_counter() - start, seed, HEAD_EPOCHS, head.backbone_input,
+                           finished=False)
+
+    def each_epoch(before: dict[str, list[float]], head: HeadStage) -> list:
+        """on_epoch with the history of the stages before; in the first stage, first after a few batches."""
+        if not on_epoch:
+            return []
+        grown = lambda history: so_far(before, history, head)  # noqa: E731
+        return [*([] if before else [FirstPicture(on_epoch, grown, x_val)]),
+                _EachEpoch(lambda history: on_epoch(grown(history)))]
+
+    head = trained.get((head_key, seed))  # its head's stage trained, or only measured (a run stopped in it)
+    predictions: list[np.ndarray] = list(head.predictions) if head else []
+    if head is None or not head.history:
+        model, tune, inner = models.start((head_key, "head"), seed, build, model_of=lambda parts: parts[0],
+                                          same_build=kept is not None)
+        head = head or _measured_before_training(model, inner, trusted)
+        if heads:
+            trained[(head_key, seed)] = head
+        (x, y), (x_val, y_val) = head.images
+        history = fit_shuffled(model, x, y, HEAD_EPOCHS, BATCH_SIZE, seed, validation_data=(x_val, y_val),
+                               callbacks=[_RecordPredictions(x_val, predictions), *callbacks, *each_epoch({}, head)])
+        head = replace(head, history=history, predictions=list(predictions),
+                       values=[keras.ops.convert_to_numpy(v) for v in model.variables] if kept or heads else [])
+        if heads:
+            trained[(head_key, seed)] = head
+    else:  # the head's stage is kept: its first picture at once, its model not even reset
+        model = None
+        (x, y), (x_val, y_val) = head.images
+        if on_epoch:
+            on_epoch(so_far({}, head.history, head))
+    if kept is not None:  # the fine-tuned model is a second build, starting from the head's weights
+
+        def build_tuned() -> tuple[keras.Model, Callable[[], None], keras.Model]:
+            parts = build()
+            for variable, value in zip(parts[0].variables, head.values):
+                variable.assign(value)
+            parts[1]()
+            return parts
+
+        model, _, inner = models.start((key, "fine-tune"), seed, build_tuned, model_of=lambda parts: parts[0])
+    else:
+        tune()
+    history = {name: list(values) for name, values in head.history.items()}
+    for name, values in fit_shuffled(model, x, y, FINE_TUNE_EPOCHS, BATCH_SIZE, seed + 1,
+                                     validation_data=(x_val, y_val),
+                                     callbacks=[_RecordPredictions(x_val, predictions), *callbacks,
+                                                *each_epoch(head.history, head)]).items():
+        history.setdefault(name, []).extend(values)
+    tuned = keras.ops.convert_to_numpy(inner(head.fed_val, training=False))
+    return PipelineRun(
+        model, history, predictions, y_val, time.perf_counter() - start, seed, HEAD_EPOCHS, head.backbone_input,
+        batchnorm_drift=max(float(np.max(np.abs(a - b))) for a, b in zip(_batchnorm_statistics(inner), head.statistics)),
+        weights_moved=_relative_changes(head.weights, [w.numpy() for w in inner.weights]),
+        feature_change=float(np.linalg.norm(tuned - head.features) / np.linalg.norm(head.features)))
+
+
+def _measured_before_training(model: keras.Model, inner: keras.Model, trusted: keras.Model) -> HeadStage:
+    """The images at ``model``'s input size, and what the backbone inside it receives and holds before any
+    training (a ``HeadStage`` not yet trained)."""
     height, width = (int(n) for n in model.input_shape[1:3])
     (x, y), (x_val, y_val) = images("train", height, width), images("test", height, width)
     feeding = fed_to(model, inner)
     fed, fed_val = (keras.ops.convert_to_numpy(feeding(batch, training=False)) for batch in (x[:PROBE_IMAGES], x_val))
-    statistics, weights = _batchnorm_statistics(inner), [w.numpy() for w in inner.weights]
-    features = keras.ops.convert_to_numpy(trusted(fed_val, training=False))
-    predictions: list[np.ndarray] = []
-    record = _RecordPredictions(x_val, predictions)
-    backbone_input = (float(fed.min()), float(fed.max()), int(min(fed.shape[1:3])))
-
-    def so_far(before: dict[str, list[float]], history: dict[str, list[float]]) -> PipelineRun:
-        return PipelineRun(model, {key: [*before.get(key, []), *values] for key, values in history.items()},
-                           predictions, y_val, time.perf_counter() - start, seed, HEAD_EPOCHS, backbone_input,
-                           finished=False)
-
-    def each_epoch(before: dict[str, list[float]]) -> list:
-        """on_epoch with the history of the stages before; in the first stage, first after a few batches."""
-        if not on_epoch:
-            return []
-        grown = lambda history: so_far(before, history)  # noqa: E731
-        return [*([] if before else [FirstPicture(on_epoch, grown, x_val)]),
-                _EachEpoch(lambda history: on_epoch(grown(history)))]
-
-    history = fit_shuffled(model, x, y, HEAD_EPOCHS, BATCH_SIZE, seed, validation_data=(x_val, y_val),
-                           callbacks=[record, *callbacks, *each_epoch({})])
-    tune()
-    for key, values in fit_shuffled(model, x, y, FINE_TUNE_EPOCHS, BATCH_SIZE, seed + 1,
-                                    validation_data=(x_val, y_val),
-                                    callbacks=[record, *callbacks, *each_epoch(history)]).items():
-        history.setdefault(key, []).extend(values)
-    tuned = keras.ops.convert_to_numpy(inner(fed_val, training=False))
-    return PipelineRun(
-        model, history, predictions, y_val, time.perf_counter() - start, seed, HEAD_EPOCHS, backbone_input,
-        batchnorm_drift=max(float(np.max(np.abs(a - b))) for a, b in zip(_batchnorm_statistics(inner), statistics)),
-        weights_moved=_relative_changes(weights, [w.numpy() for w in inner.weights]),
-        feature_change=float(np.linalg.norm(tuned - features) / np.linalg.norm(features)))
+    return HeadStage(values=[], history={}, predictions=[], images=((x, y), (x_val, y_val)),
+                     backbone_input=(float(fed.min()), float(fed.max()), int(min(fed.shape[1:3]))),
+                     statistics=_batchnorm_statistics(inner), weights=[w.numpy() for w in inner.weights],
+                     features=keras.ops.convert_to_numpy(trusted(fed_val, training=False)), fed_val=fed_val)
