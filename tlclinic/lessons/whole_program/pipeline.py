@@ -250,7 +250,7 @@ def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "min
 
         def build_tuned() -> tuple[keras.Model, Callable[[], None], keras.Model]:
             parts = build()
-            for variable, value in zip(parts[0].variables, head.values):
+            for variable, value in zip(parts[0].variables, head.values, strict=True):
                 variable.assign(value)
             parts[1]()
             return parts
