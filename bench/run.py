@@ -365,8 +365,9 @@ def kept_with(results: dict, steps, path: Path = MEASURED, some_lessons: bool = 
     for step in steps:
         entry = {"machine": results["machine"], "results": results[step]}
         before = kept.get(step, {})
-        if some_lessons and step == "browser" and "skipped" not in results[step] and "skipped" not in before.get(
-                "results", {}):
+        if some_lessons and step == "browser" and "skipped" not in before.get("results", {"skipped": ""}):
+            if "skipped" in results[step]:
+                continue  # nothing measured this time: the lessons measured before stay
             machines = {lesson: before.get("lessons", {}).get(lesson, before["machine"]) for lesson in before["results"]}
             entry["results"] = {**before["results"], **results[step]}
             entry["lessons"] = {**machines, **{lesson: results["machine"] for lesson in results[step]}}

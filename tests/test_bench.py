@@ -56,6 +56,9 @@ def test_a_browser_step_measured_for_some_lessons_replaces_only_theirs(tmp_path)
     kept_path = tmp_path / "measured.json"
     flips = lambda s: {"on the spot": {"flips": 1, "first_figure_p50_s": s, "final_figure_p50_s": s,  # noqa: E731
                                        "final_figure_p95_s": s}, "widget_errors": 0}
+    first = run.kept_with({"machine": machine("2026-11-30", 40.0), "browser": {"04-y": flips(9.0)}}, ["browser"],
+                          kept_path, some_lessons=True)  # nothing kept before: kept as measured
+    assert first["browser"]["results"] == {"04-y": flips(9.0)}
     run.kept_with({"machine": machine("2026-12-01", 44.0), "browser": {"01-x": flips(1.0), "04-y": flips(7.0)}},
                   ["browser"], kept_path)
     kept = run.kept_with({"machine": machine("2026-12-06", 63.0), "browser": {"04-y": flips(1.5)}}, ["browser"],
@@ -64,6 +67,8 @@ def test_a_browser_step_measured_for_some_lessons_replaces_only_theirs(tmp_path)
     part = run.readme_part(kept)  # each lesson says where and when it was measured
     assert "- `browser` (01-x): 2026-12-01, 2 cores at 44 GFLOP/s" in part
     assert "- `browser` (04-y): 2026-12-06, 2 cores at 63 GFLOP/s" in part
+    assert run.kept_with({"machine": machine("2026-12-06", 63.0), "browser": {"skipped": "no Chromium"}}, ["browser"],
+                         kept_path, some_lessons=True) == kept  # a skipped measure of some lessons keeps them all
     assert run.kept_with({"machine": machine("2026-12-07", 63.0), "browser": {"04-y": flips(1.4)}}, ["browser"],
                          kept_path)["browser"] == {"machine": machine("2026-12-07", 63.0),  # all measured anew
                                                    "results": {"04-y": flips(1.4)}}

@@ -140,6 +140,7 @@ def assert_same_run(one: pipeline.PipelineRun, other: pipeline.PipelineRun) -> N
 
 
 @pytest.mark.e2e
+@pytest.mark.numerics
 def test_each_checkbox_retrains_with_its_bug_put_back_or_taken_out_and_a_revisit_is_a_redraw():
     """The checkboxes keep each stage's model compiled and each head's stage trained: a combination's run is the
     one a fresh pipeline gives, bit for bit, whether its head was traced before the first click (1/255) or its

@@ -372,3 +372,12 @@ def test_a_table_that_cannot_be_carried_on_is_not_replaced_by_fewer_seeds_unless
     assert "holds 299 seeds and cannot be carried on" in capsys.readouterr().err
     assert calibrate(lesson, monkeypatch, "--seeds", "3", "--write", "--fresh") == 0
     assert lesson.trained == [0, 1, 2] and "| valid | pass | 3/3 |" in table.read_text()
+
+
+def test_a_model_not_compiled_is_refused_saying_so():
+    def build():
+        inputs = keras.Input((4,))
+        return keras.Model(inputs, keras.layers.Dense(1)(inputs))
+
+    with pytest.raises(ValueError, match="not compiled: call model.compile"):
+        CompiledHeads().start("key", 0, build)

@@ -245,6 +245,9 @@ class CompiledHeads:
         else:
             fresh = build()
             model = model_of(fresh)
+            if getattr(model, "optimizer", None) is None:
+                raise ValueError("the model is not compiled: call model.compile(optimizer=..., loss=...) before it "
+                                 "trains")
             model.optimizer.build(model.trainable_variables)
             values = _state(model)
             if same_build:

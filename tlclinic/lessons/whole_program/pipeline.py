@@ -255,7 +255,9 @@ def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "min
             parts[1]()
             return parts
 
-        model, _, inner = models.start((key, "fine-tune"), seed, build_tuned, model_of=lambda parts: parts[0])
+        # built every time: its start is the head's weights of this run, which the key and seed alone do not name
+        model, _, inner = models.start((key, "fine-tune"), seed, build_tuned, model_of=lambda parts: parts[0],
+                                       same_build=False)
     else:
         tune()
     history = {name: list(values) for name, values in head.history.items()}
