@@ -365,11 +365,12 @@ def kept_with(results: dict, steps, path: Path = MEASURED, some_lessons: bool = 
     for step in steps:
         entry = {"machine": results["machine"], "results": results[step]}
         before = kept.get(step, {})
-        if some_lessons and step == "browser" and "skipped" not in before.get("results", {"skipped": ""}):
+        measured_before = before.get("results", {})  # each lesson's flips, or {"skipped": why}
+        if some_lessons and step == "browser" and measured_before and "skipped" not in measured_before:
             if "skipped" in results[step]:
                 continue  # nothing measured this time: the lessons measured before stay
-            machines = {lesson: before.get("lessons", {}).get(lesson, before["machine"]) for lesson in before["results"]}
-            entry["results"] = {**before["results"], **results[step]}
+            machines = {lesson: before.get("lessons", {}).get(lesson, before["machine"]) for lesson in measured_before}
+            entry["results"] = {**measured_before, **results[step]}
             entry["lessons"] = {**machines, **{lesson: results["machine"] for lesson in results[step]}}
         kept[step] = entry
     path.write_text(json.dumps(kept, indent=1) + "\n")

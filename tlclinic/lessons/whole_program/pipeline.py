@@ -238,7 +238,7 @@ def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "min
         history = fit_shuffled(model, x, y, HEAD_EPOCHS, BATCH_SIZE, seed, validation_data=(x_val, y_val),
                                callbacks=[_RecordPredictions(x_val, predictions), *callbacks, *each_epoch({}, head)])
         head = replace(head, history=history, predictions=list(predictions),
-                       values=[keras.ops.convert_to_numpy(v) for v in model.variables] if kept or heads else [])
+                       values=[keras.ops.convert_to_numpy(v) for v in model.variables] if kept else [])
         if heads:
             trained[(head_key, seed)] = head
     else:  # the head's stage is kept: its first picture at once, its model not even reset
