@@ -1,4 +1,5 @@
-# Transfer-Learning Clinic. Every target sets up .venv itself (plain Python 3.11+, no conda, no GPU).
+# Transfer-Learning Clinic. Every target that runs the workbook sets up .venv itself (plain Python 3.11+, no conda,
+# no GPU).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
