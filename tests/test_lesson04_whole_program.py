@@ -41,6 +41,18 @@ def test_steps_per_epoch_beyond_the_data_warns_and_each_epoch_runs_the_data_once
     assert sum("Your input ran out of data" in str(w.message) for w in caught) == 2
 
 
+def test_the_images_are_image_dataset_from_directorys_in_file_order_each_array_written_once():
+    """``pipeline.images`` writes each image into one array as it reads it: the bytes a stacked list gives."""
+    folder = data.ensure("shapes") / "test"
+    dataset = keras.utils.image_dataset_from_directory(folder, image_size=(64, 64), batch_size=None, shuffle=False,
+                                                       label_mode="binary", verbose=False)
+    expected = [(keras.ops.convert_to_numpy(image), keras.ops.convert_to_numpy(label)) for image, label in dataset]
+    x, y = pipeline.images.__wrapped__("test", 64, 64)
+    assert x.dtype == y.dtype == np.float32 and x.shape == (100, 64, 64, 3) and y.shape == (100,)
+    assert x.tobytes() == np.stack([image for image, _ in expected]).astype(np.float32).tobytes()
+    assert y.tolist() == [float(label[0]) for _, label in expected] and 0 < y.mean() < 1
+
+
 def test_the_questions_index_freezes_every_layer_of_the_flat_model_on_the_mini_backbone():
     model = question.question_model()
     assert len(model.layers) < question.QUESTION_INDEX
