@@ -41,7 +41,7 @@ def test_steps_per_epoch_beyond_the_data_warns_and_each_epoch_runs_the_data_once
     assert sum("Your input ran out of data" in str(w.message) for w in caught) == 2
 
 
-def test_the_images_are_image_dataset_from_directorys_in_file_order_each_array_written_once():
+def test_the_images_are_the_bytes_image_dataset_from_directory_gives_in_file_order():
     """``pipeline.images`` writes each image into one array as it reads it: the bytes a stacked list gives."""
     folder = data.ensure("shapes") / "test"
     dataset = keras.utils.image_dataset_from_directory(folder, image_size=(64, 64), batch_size=None, shuffle=False,

@@ -161,6 +161,8 @@ _STATE = """() => {
          `last error output: ${errors.length ? errors[errors.length - 1].textContent.slice(-1500) : 'none'}`;
 }"""
 _STARTED = "() => [...document.querySelectorAll('.jp-InputPrompt')].some(p => /[*0-9]/.test(p.textContent))"
+# Run All Cells marks every cell it queues [*] at once; none is left once each has run or Run All stopped at an error.
+_ALL_RUN = "() => ![...document.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'))"
 # Each stderr stream among the notebook's outputs, as JupyterLab holds them (in the page, an error's traceback and
 # a stream to stderr look alike: the same red box).
 _STDERR = """() => jupyterapp.shell.currentWidget.content.model.toJSON().cells.flatMap((cell, i) =>
@@ -207,8 +209,7 @@ def _live_cell(page, control: str, timeout_s: float):
     cell = page.locator(".jp-CodeCell", has=page.locator(control)).first
     try:
         cell.locator(".jp-OutputArea-output img").wait_for(timeout=timeout_s * 1000)
-        page.wait_for_function("() => ![...document.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'))",
-                               timeout=timeout_s * 1000)
+        page.wait_for_function(_ALL_RUN, timeout=timeout_s * 1000)
     except PlaywrightTimeout:
         raise TimeoutError(f"no live picture within {timeout_s} s of Run All: {page.evaluate(_STATE)}") from None
     return cell
@@ -282,6 +283,9 @@ def drive(notebook: Path, choices: list, ready_first: bool = False, timeout_s: f
                         _flip(page, cell, button.click, choice, timeout_s, session)
                     else:
                         _flip(page, cell, lambda: _click_slider(slider, choice, log_range), f"{choice:g}", timeout_s, session)
+                # Every cell Run All queued has run (the kernel may be idle for a moment between two of them), then
+                # the kernel has handled every change too.
+                page.wait_for_function(_ALL_RUN, timeout=timeout_s * 1000)
                 page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=timeout_s * 1000)
                 _seen(page, session)
             finally:
