@@ -1,0 +1,39 @@
+"""The C heap keeps room at its top (``tlclinic.heap``): a buffer of a training step's size, allocated and freed
+again and again after tf.data's ``M_TRIM_THRESHOLD`` of 128 KB, is carved from the heap, not mapped afresh."""
+import ctypes
+import subprocess
+import sys
+
+import pytest
+
+COUNT_MAPPED = """
+import ctypes, sys
+if sys.argv[1] == "tlclinic":
+    import tlclinic
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Mallinfo2
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD, as tf.data sets it at the first fit on a generator
+mapped = 0
+for _ in range(100):
+    before = libc.mallinfo2().hblkhd  # bytes in regions mapped on their own
+    block = libc.malloc(1 << 20)  # 1 MB: a head's training step allocates and frees buffers of 0.4 to 2 MB
+    mapped += libc.mallinfo2().hblkhd > before
+    libc.free(block)
+print(mapped)
+"""
+
+
+def mapped_of_100(imported: str) -> int:
+    done = subprocess.run([sys.executable, "-c", COUNT_MAPPED, imported], capture_output=True, text=True, check=True)
+    return int(done.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not hasattr(ctypes.CDLL(None), "mallinfo2"), reason="the C library is not glibc 2.33 or later")
+def test_after_tlclinic_loads_a_step_sized_buffer_comes_from_the_heap_where_without_it_each_is_mapped_afresh():
+    assert mapped_of_100("nothing") == 100
+    assert mapped_of_100("tlclinic") == 0
