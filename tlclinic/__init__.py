@@ -1,10 +1,8 @@
 """Transfer-Learning Clinic: the package every lesson notebook imports."""
 from .console import quiet_native_info as _quiet_native_info, silenced_native_stderr as _silenced_native_stderr
-from .heap import pad_heap as _pad_heap
 
 __version__ = "0.1.0"
 
-_pad_heap()  # a training step's buffers carved from memory already mapped, not mapped and zeroed again at every step
 _quiet_native_info()  # before TensorFlow loads: the INFO lines it logs once it runs are not for the reader either
 with _silenced_native_stderr():  # TensorFlow's start-up lines are not for the reader (TLCLINIC_VERBOSE=1 shows them)
     import importlib.util

@@ -13,6 +13,8 @@ from keras.src.backend.common import global_state
 from keras.src.random import seed_generator
 from keras.src.utils import rng_utils
 
+from .heap import pad_heap
+
 
 def seed_keras(seed: int) -> None:
     """``keras.utils.set_random_seed(seed)``, less TensorFlow's own global seed, for a run whose randomness is all
@@ -293,6 +295,7 @@ def train_head(build: Callable[[int], keras.Model], train: tuple[np.ndarray, np.
     is the same, and a head without BatchNorm gives the same run either way.
     """
     start = time.perf_counter()
+    pad_heap()  # a head's many small steps: their buffers carved from memory already mapped (tlclinic.heap)
     if kept is None:
         seed_keras(seed)
         model = build(train[0].shape[1])
@@ -319,6 +322,7 @@ def train_seeds(build: Callable[[int], keras.Model], seeds, train: tuple[np.ndar
     Returns, per seed, the validation outputs after each epoch (no validation loss is computed).
     """
     heads, outputs = CompiledHeads(), []
+    pad_heap()  # as train_head does
     for seed in seeds:
         model = heads.head("head", build, train[0].shape[1], seed)
         store: list[np.ndarray] = []
