@@ -1,6 +1,6 @@
-"""Once a process has trained a head, its C heap keeps room at its top (``tlclinic.heap``): a buffer of a training
-step's size, allocated and freed again and again after tf.data's ``M_TRIM_THRESHOLD`` of 128 KB, is carved from the
-heap, not mapped afresh.  Importing the package alone (a kernel that trains only whole models) changes nothing."""
+"""Once a process has trained a head, its C heap keeps room at its top (``tlclinic.heap``): a buffer allocated and
+freed again and again after tf.data's ``M_TRIM_THRESHOLD`` of 128 KB is carved from the heap, not mapped afresh.
+Importing the package alone (a kernel that trains only whole models) changes nothing."""
 import ctypes
 import subprocess
 import sys

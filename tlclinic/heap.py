@@ -12,7 +12,7 @@ demonstration: 1.4 s in the kernel).  Nothing computed changes.
 
 Only a process that trains heads on cached features sets it (``training.train_head`` and ``train_seeds``: the
 lessons whose runs are many small steps, and the verifier judging their answers).  A whole model's steps allocate
-buffers of tens of megabytes; kept on the heap they raised lesson 04's peak by 70 to 90 MB with no gain in time, so
+buffers of tens of megabytes; kept on the heap they raised lesson 04's peak by 60 to 90 MB with no gain in time, so
 a kernel that trains only whole models keeps glibc's default.
 """
 from __future__ import annotations
