@@ -47,7 +47,7 @@ def mapped_of_100(imported: str) -> int:
 
 
 @pytest.mark.skipif(not hasattr(ctypes.CDLL(None), "mallinfo2"), reason="the C library is not glibc 2.33 or later")
-def test_after_a_head_is_trained_a_step_sized_buffer_comes_from_the_heap_where_without_it_each_is_mapped_afresh():
+def test_after_a_head_is_trained_a_buffer_comes_from_the_heap_where_without_it_each_is_mapped_afresh():
     assert mapped_of_100("nothing") == 100
     assert mapped_of_100("tlclinic imported") == 100
     assert mapped_of_100("a head trained") == 0

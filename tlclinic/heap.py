@@ -18,14 +18,17 @@ a kernel that trains only whole models keeps glibc's default.
 from __future__ import annotations
 
 import ctypes
+import functools
 
 M_TOP_PAD = -2  # mallopt's parameter number, from glibc's malloc.h
 TOP_PAD = 32 * 2**20
 
 
+@functools.cache
 def pad_heap(pad: int = TOP_PAD) -> bool:
-    """Set glibc's ``M_TOP_PAD`` to ``pad`` bytes in this process; False where the C library is not glibc (it
-    has no ``mallopt``, and its allocator does not unmap a training step's buffers the same way)."""
+    """Set glibc's ``M_TOP_PAD`` to ``pad`` bytes in this process, once however often a head is trained; False
+    where the C library is not glibc (it has no ``mallopt``, and its allocator does not unmap a training step's
+    buffers the same way)."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (AttributeError, OSError):
