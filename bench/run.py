@@ -138,12 +138,17 @@ def question_program_on_inception_v3(question: str, steps: int = 3) -> dict:
             "speed_up": question_s / (extraction_s + training_s), "speed_up_once_cached": question_s / training_s}
 
 
+READING_S = 5.0  # the browser step's second session: its first click this long after every cell has run
+READING = f"after {READING_S:g} s reading"  # a choice not yet trained then, the background under way
+
+
 def browser_flips(cycles: int = 3, lessons: list[str] | None = None) -> dict:
     """Per lesson that names its ``BROWSER_CHOICES`` (a toggle's labels or a slider's values): click to new figure
     in JupyterLab in Chromium (``tlclinic.browser``), its student notebook run whole first.  Once with the first
-    click as soon as every cell has run (each new choice trained on the spot, drawn epoch by epoch), once after the
-    background has trained every other choice, as it does while a person reads; then ``cycles`` rounds over the
-    same choices, every flip a revisit.  ``lessons``: only these (default: every lesson with choices)."""
+    click as soon as every cell has run (each new choice trained on the spot, drawn epoch by epoch), once with one
+    click ``READING_S`` after it (the background training that choice or another), once after the background has
+    trained every other choice, as it does while a person reads; then ``cycles`` rounds over the same choices,
+    every flip a revisit.  ``lessons``: only these (default: every lesson with choices)."""
     if why := browser.missing():
         return {"skipped": why}
     plans = {name: list(lesson.BROWSER_CHOICES) for name, lesson in discover().items()
@@ -152,15 +157,19 @@ def browser_flips(cycles: int = 3, lessons: list[str] | None = None) -> dict:
     for name, choices in plans.items():
         notebook = release_notebook(name)
         on_the_spot = browser.drive(notebook, choices[:2], timeout_s=600)
+        reading = browser.drive(notebook, choices[:1], read_for_s=READING_S, timeout_s=600)
         read_first = browser.drive(notebook, choices * (cycles + 1), ready_first=True, timeout_s=600)
         flips = on_the_spot.flips + read_first.flips
         kinds = {kind: [f for f in flips if f.kind == kind] for kind in DONE}
+        # a click after reading: on the spot if the background had not finished that choice (it may be training it)
+        kinds[READING] = [f for f in reading.flips if f.kind == "on the spot"]
+        kinds["trained in the background"] += [f for f in reading.flips if f.kind == "trained in the background"]
         result[name] = {kind: {"flips": len(found),
                                "first_figure_p50_s": float(np.percentile([f.first_figure_s for f in found], 50)),
                                "final_figure_p50_s": float(np.percentile([f.final_figure_s for f in found], 50)),
                                "final_figure_p95_s": float(np.percentile([f.final_figure_s for f in found], 95))}
                         for kind, found in kinds.items() if found}
-        result[name]["widget_errors"] = on_the_spot.widget_errors + read_first.widget_errors
+        result[name]["widget_errors"] = on_the_spot.widget_errors + reading.widget_errors + read_first.widget_errors
     return result
 
 

@@ -250,12 +250,13 @@ def _flip(page, cell, click, choice: str, timeout_s: float, session: Session) ->
 
 
 def drive(notebook: Path, choices: list, ready_first: bool = False, timeout_s: float = 60,
-          log_range: tuple[float, float] = (-5, 0)) -> Session:
+          log_range: tuple[float, float] = (-5, 0), read_for_s: float = 0.0) -> Session:
     """Open ``notebook`` (a copy) in JupyterLab in Chromium, run all its cells, then set its live control to each of
     ``choices`` in turn with the mouse: a toggle button's label, a checkbox's label (each click ticks or unticks it),
     or a value of a log slider over ``log_range`` (no choices: only what Run All shows).  With ``ready_first``, the
     first click waits until the status says that the background has trained every other choice (as it does while a
-    person reads); without it, the first click comes as soon as every cell has run."""
+    person reads); without it, the first click comes as soon as every cell has run, or ``read_for_s`` after it (a
+    person who reads a little first: the background is under way)."""
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -275,6 +276,7 @@ def drive(notebook: Path, choices: list, ready_first: bool = False, timeout_s: f
                     page.evaluate(_WATCH, cell.element_handle())
                 if ready_first:
                     _wait_status(cell.locator(".widget-label").last, ALL_READY, timeout_s)
+                time.sleep(read_for_s)
                 for choice in choices:
                     if isinstance(choice, str):  # a toggle button, or a checkbox ticked or unticked
                         button = cell.locator(".widget-toggle-button", has_text=choice).first

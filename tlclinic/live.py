@@ -10,8 +10,8 @@ first few batches (``training.FirstPicture``).  Once a person's JupyterLab holds
 answers a link that only a browser runs; a headless run never does), the other values train in a thread of their
 own, one at a time and only while the kernel runs no cell and handles no change: a cell or a change to a value not
 yet trained stops that training within a batch (a change to the very value under way lets it finish, drawn as it
-grows), and it goes on once the kernel is idle again; a change to a kept value is shown at once and stops nothing.
-It ends with the kernel.
+grows from the next batch's end), and it goes on once the kernel is idle again; a change to a kept value is shown
+at once and stops nothing.  It ends with the kernel.
 
 The figure is not inside the widget: it is an ordinary image output beside it, updated in place at every change
 (a display handle).  So a saved notebook, reopened, and the HTML report show the last picture, with a line saying
@@ -105,10 +105,11 @@ class Experiment:
     def prepare(self, value: Any, callbacks=(), show: Callable[[Image, Run], None] | None = None,
                 wanted: Callable[[], bool] = lambda: False) -> None:
         """Train ``value``'s run and draw its picture off screen, to keep (``callbacks`` go to its training).
-        While ``wanted()``, ``show`` gets its growing picture as ``set`` would give it."""
+        While ``wanted()``, ``show`` gets its growing picture as ``set`` would give it; from the batch after it
+        comes to be wanted, the run as last seen (``_ShownWhenWanted``)."""
         if not self.kept(value):
-            grown = show and self._growing(value, show, plots.figure(*self.figsize))
-            run = self.train(value, callbacks, on_epoch=grown and (lambda so_far: wanted() and grown(so_far)))
+            shown = show and _ShownWhenWanted(self._growing(value, show, plots.figure(*self.figsize)), wanted)
+            run = self.train(value, [*callbacks, *([shown] if shown else [])], on_epoch=shown and shown.seen)
             self._keep(value, run, plots.figure(*self.figsize))
 
     def warm(self, value: Any) -> None:
@@ -162,6 +163,34 @@ class _StopWhenAsked(keras.callbacks.Callback):
             raise Interrupted()
 
     on_train_batch_end = on_test_batch_end = on_predict_batch_end = _check
+
+
+class _ShownWhenWanted(keras.callbacks.Callback):
+    """The growing pictures of a run trained in the background: each run so far (``seen``, the run's
+    ``on_epoch``) is drawn by ``grown`` while ``wanted()``.  A change asks for it mid-epoch: at the end of the
+    next batch, the run as last seen (its first few batches, or its last epoch) is drawn, rather than nothing
+    until the epoch ends (seconds, for a whole model)."""
+
+    def __init__(self, grown: Callable[[Run], None], wanted: Callable[[], bool]):
+        super().__init__()
+        self.grown, self.wanted = grown, wanted
+        self.last: Run | None = None  # the run as last seen
+        self.offered: Run | None = None  # the last run given to ``grown``
+
+    def seen(self, run: Run) -> None:
+        self.last = run
+        self._offer()
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self._offer()
+
+    def on_train_begin(self, logs=None) -> None:  # lesson 04 builds its second stage's model between two trainings
+        self._offer()
+
+    def _offer(self) -> None:
+        if self.last is not None and self.last is not self.offered and self.wanted():
+            self.offered = self.last
+            self.grown(self.last)
 
 
 class _StopAfterFirstBatch(keras.callbacks.Callback):
