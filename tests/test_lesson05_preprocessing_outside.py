@@ -60,7 +60,7 @@ def test_the_same_seed_gives_the_same_run():
     assert first.history == second.history
 
 
-@pytest.mark.numerics
+@pytest.mark.backend_code
 def test_the_toggle_retrains_the_chosen_place_and_redraws_the_run_a_new_model_gives(capsys):
     """Each place's model is kept compiled and traced before the first click (``CompiledHeads.start``): the run a
     click trains is the run of a model built afresh, bit for bit."""

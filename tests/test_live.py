@@ -262,7 +262,7 @@ def test_a_warmed_toggle_trains_each_other_option_for_one_batch_first_and_keeps_
     assert "training failed: ValueError: cannot train b" in view.status.value
 
 
-@pytest.mark.numerics
+@pytest.mark.backend_code
 def test_a_head_traced_before_the_first_click_trains_the_run_a_fresh_head_gives():
     """Lesson 01's toggle keeps one compiled head per output layer, traced before the first click: the run a
     click then trains is the run a new head gives."""
@@ -411,7 +411,7 @@ def test_the_checkboxes_train_each_combination_one_click_away():
     assert live.key({"y": False, "x": True}) == live.key({"x": True, "y": False})
 
 
-@pytest.mark.numerics
+@pytest.mark.backend_code
 def test_a_run_trained_in_the_background_is_the_run_trained_on_screen(background):
     """Keras keeps its seed state per thread: the background's run of a value must be the one a click trains."""
     from tlclinic.lessons import softmax_one_unit as lesson01

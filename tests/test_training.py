@@ -135,7 +135,7 @@ def test_an_answers_checks_at_several_seeds_in_one_verifier_give_the_runs_they_g
     assert alone[0].history != alone[1].history  # the seed matters: the comparison can fail
 
 
-@pytest.mark.numerics
+@pytest.mark.backend_code
 def test_a_head_kept_from_one_learning_rate_trains_at_another_as_a_new_build_would():
     """Lesson 03's slider and sweep train every rate on one traced head: the rate is the optimizer's variable,
     set from the new build with its fresh state, so a rate's run is the one a new build gives, bit for bit; a
@@ -155,7 +155,7 @@ def test_a_head_kept_from_one_learning_rate_trains_at_another_as_a_new_build_wou
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(first.model(x_val)), first.final_predictions)
 
 
-@pytest.mark.numerics
+@pytest.mark.backend_code
 def test_a_run_watched_as_it_grows_is_first_drawn_after_a_few_batches_and_trains_as_an_unwatched_one():
     """A live view's first picture of a run comes after ``FIRST_PICTURE_AFTER`` batches, not the first epoch: the
     training loss so far and the validation outputs then, at the share of the epoch trained.  Watching changes

