@@ -75,6 +75,25 @@ def test_after_the_set_up_every_failure_is_the_students_whatever_it_deletes_or_p
         assert "ended the process" in outcome.error or "died" in outcome.error, (cell, outcome)
 
 
+def test_a_jailed_process_starts_with_no_python_code_between_fork_and_exec():
+    """No ``preexec_fn``: Python's at-fork hooks do not run when the grader starts a process, so a grader grading
+    with threads cannot deadlock there, and JAX, which warns of that deadlock from such a hook, prints nothing in a
+    notebook that runs a check.  ``enter`` sets the limits inside instead (the test above reads them there)."""
+    forks = {"watching": False, "seen": 0}
+
+    def seen() -> None:
+        forks["seen"] += forks["watching"]
+
+    os.register_at_fork(before=seen)  # hooks cannot be removed: it counts only while watched
+    forks["watching"] = True
+    try:
+        started = sandbox.run_answer(L01, "raise ImportError('no such lesson')", ["x = 1"], 120, sandboxed=False)
+    finally:
+        forks["watching"] = False
+    assert "no such lesson" in started.error  # a process was started, and ran
+    assert forks["seen"] == 0
+
+
 def test_a_set_up_that_fails_or_never_ends_is_the_machines():
     failed = sandbox.run_answer(L01, "raise ImportError('no such lesson')", ["x = 1"], 120, sandboxed=False)
     assert not failed.student_fault and "set-up failed" in failed.error and "no such lesson" in failed.error

@@ -191,10 +191,13 @@ def start(module: str, arguments: list[str], limits: Limits, hidden: list[Path] 
         command = [*wrapper, sys.executable, "-m", module, f"--result-fd={result_w}", f"--setup-fd={setup_w}",
                    *limits.as_arguments(sandboxed), *arguments]
         variables = _environment(uid if sandboxed else None, "/tmp" if sandboxed else tmp.name, environment or {})
+        # The limits are set by ``enter``, the process's first act, before it imports anything heavy: no
+        # ``preexec_fn``, whose Python code runs between fork and exec, which Python's documentation calls unsafe in
+        # a process with threads (a grader grading several answers at once), and which on JAX warns of a deadlock
+        # in every notebook cell that runs a check in a fresh process.
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, env=variables, start_new_session=True,
-                                   pass_fds=(setup_w, result_w), cwd=tmp.name,
-                                   preexec_fn=lambda: _limit_memory(limits.memory))
+                                   pass_fds=(setup_w, result_w), cwd=tmp.name)
     except BaseException:
         for fd in ours:
             os.close(fd)
@@ -240,10 +243,6 @@ class Started:
             os.close(fd)
         self.pipes = {}
         self.tmp.cleanup()
-
-
-def _limit_memory(memory: int) -> None:
-    resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
 
 
 def _exchange(process: subprocess.Popen, stdin: bytes, pipes: dict[int, str], finished: Finished,
