@@ -61,10 +61,10 @@ export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= 0
 # TensorFlow runs oneDNN kernels on some CPUs and Eigen kernels on others. `make test`, the fast tier, runs under
 # Eigen's (TF_ENABLE_ONEDNN_OPTS=0), then its tests whose numbers depend on the kernels (-m numerics) again under
 # oneDNN's, then those and its tests of training code that differs between Keras's backends (-m backend_code: two
-# runs compared in one process, kept compiled or trained in another thread) under Keras on JAX (XLA's kernels). `make e2e`, the end-to-end tier (notebooks, the sandboxed
-# grader, many seeds), runs under Eigen's; `make e2e-families` runs its numerics again under oneDNN's and on JAX
-# (the doctor on each lesson, the calibrations at another seed, the grader on every lesson's solution and
-# untouched release). CI (.ci/run) runs `make test` and `make e2e`: on a slow 2-core machine the other families'
+# runs compared in one process, kept compiled or trained in another thread) under Keras on JAX (XLA's kernels).
+# `make e2e`, the end-to-end tier (notebooks, the sandboxed grader, many seeds), runs under Eigen's; `make
+# e2e-families` runs its numerics again under oneDNN's and on JAX (the doctor on each lesson, the calibrations at
+# another seed, the grader on every lesson's solution and untouched release). CI (.ci/run) runs `make test` and `make e2e`: on a slow 2-core machine the other families'
 # end-to-end passes would take it past its time. Run `make e2e-families` before a change to how anything trains
 # or is judged.
 PYTEST := $(PY) -m pytest -n 2 --dist loadgroup
