@@ -526,6 +526,7 @@ needs_light_backend = pytest.mark.skipif(not sandbox.light_backend(), reason="JA
                                          "needs, is not installed: the sandbox runs on the grader's backend")
 
 
+@pytest.mark.e2e  # a second process on the sandbox's backend, beside this one: both cores, 10 to 40 s
 @needs_light_backend
 def test_an_answer_crosses_from_the_sandboxs_backend_as_the_same_data_as_from_the_graders():
     """The sandbox takes the answer on Keras's NumPy backend, the verifier trains it on the grader's: the calibrated

@@ -65,6 +65,7 @@ def release_lines(source: str) -> list[str]:
     return [re.sub(r"^(\s*)# ?", r"\1", line) for line in section.splitlines() if line.strip()]
 
 
+@pytest.mark.e2e  # a fresh process imports the copy and nbgrader releases its notebook: 20 s of make test's passes
 def test_a_scaffolded_lesson_is_discovered_released_and_listed_and_is_never_written_twice(tmp_path, capsys):
     root = copy_of_the_repository(tmp_path / "repo")
     readme_before = (root / "README.md").read_text()
