@@ -64,9 +64,9 @@ export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= 0
 # runs compared in one process, kept compiled or trained in another thread) under Keras on JAX (XLA's kernels).
 # `make e2e`, the end-to-end tier (notebooks, the sandboxed grader, many seeds), runs under Eigen's; `make
 # e2e-families` runs its numerics again under oneDNN's and on JAX (the doctor on each lesson, the calibrations at
-# another seed, the grader on every lesson's solution and untouched release). CI (.ci/run) runs `make test` and `make e2e`: on a slow 2-core machine the other families'
-# end-to-end passes would take it past its time. Run `make e2e-families` before a change to how anything trains
-# or is judged.
+# another seed, the grader on every lesson's solution and untouched release). CI (.ci/run) runs `make test` and
+# `make e2e`: on a slow 2-core machine the other families' end-to-end passes would take it past its time. Run
+# `make e2e-families` before a change to how anything trains or is judged.
 PYTEST := $(PY) -m pytest -n 2 --dist loadgroup
 NUMERICS_FILES := $(shell grep -lE "mark.(numerics|backend_code)" tests/test_*.py)  # the later passes collect only these
 # On JAX, make e2e-families leaves out the many-seed calibrations and lesson 04's pipelines, which the committed
