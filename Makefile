@@ -68,7 +68,7 @@ export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= 0
 # `make e2e`: on a slow 2-core machine the other families' end-to-end passes would take it past its time. Run
 # `make e2e-families` before a change to how anything trains or is judged.
 PYTEST := $(PY) -m pytest -n 2 --dist loadgroup
-NUMERICS_FILES := $(shell grep -lE "mark.(numerics|backend_code)" tests/test_*.py)  # the later passes collect only these
+NUMERICS_FILES := $(shell grep -lE "mark.(numerics|backend_code)" tests/test_*.py)  # what the later passes collect
 # On JAX, make e2e-families leaves out the many-seed calibrations and lesson 04's pipelines, which the committed
 # tables measure on JAX (calibration/jax-cpu.md, make calibrate BACKEND=jax).
 JAX_E2E_FILES := $(filter-out tests/test_lesson04_whole_program.py,$(NUMERICS_FILES)) tests/test_grading.py
