@@ -1,3 +1,4 @@
+import functools
 import os
 
 import pytest
@@ -28,3 +29,15 @@ def pytest_collection_modifyitems(config, items):
         suffix = "@" + "_".join(names)
         if names and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
             item._id = coerce_node_id(item.nodeid + suffix)
+
+
+@pytest.fixture
+def short_runs(monkeypatch):
+    """``short_runs(lesson, epochs=2)``: the lesson's ``train`` (which its live view trains with) runs ``epochs``
+    unless a caller says otherwise.  For the tests of how a run is kept, traced, trained in the background or
+    shown, which compare two runs or two pictures: what is compared is the same after two epochs as after the
+    lesson's five, in a fraction of the time.  What a run reaches is tested at the lesson's own length."""
+    def shorten(lesson, epochs: int = 2) -> None:
+        monkeypatch.setattr(lesson, "train", functools.partial(lesson.train, epochs=epochs))
+
+    return shorten

@@ -95,7 +95,8 @@ def test_a_head_that_raises_fails_with_its_message():
         lesson.check_converges(build_head)
 
 
-def test_the_toggle_retrains_the_chosen_head_and_redraws(capsys):
+def test_the_toggle_retrains_the_chosen_head_and_redraws(capsys, short_runs):
+    short_runs(lesson)
     view = lesson.live()
     experiment = view.experiment
     assert experiment.run.model.layers[-1].activation.__name__ == "softmax"

@@ -61,9 +61,10 @@ def test_the_same_seed_gives_the_same_run():
 
 
 @pytest.mark.backend_code
-def test_the_toggle_retrains_the_chosen_place_and_redraws_the_run_a_new_model_gives(capsys):
+def test_the_toggle_retrains_the_chosen_place_and_redraws_the_run_a_new_model_gives(capsys, short_runs):
     """Each place's model is kept compiled and traced before the first click (``CompiledHeads.start``): the run a
-    click trains is the run of a model built afresh, bit for bit."""
+    click trains is the run of a model built afresh, bit for bit (runs of one epoch: ``short_runs``)."""
+    short_runs(lesson, epochs=1)
     view = lesson.live()
     experiment = view.experiment
     assert experiment.run.deployed_range == (0.0, 255.0)  # the question's program

@@ -263,11 +263,12 @@ def test_a_warmed_toggle_trains_each_other_option_for_one_batch_first_and_keeps_
 
 
 @pytest.mark.backend_code
-def test_a_head_traced_before_the_first_click_trains_the_run_a_fresh_head_gives():
+def test_a_head_traced_before_the_first_click_trains_the_run_a_fresh_head_gives(short_runs):
     """Lesson 01's toggle keeps one compiled head per output layer, traced before the first click: the run a
     click then trains is the run a new head gives."""
     from tlclinic.lessons import softmax_one_unit as lesson01
 
+    short_runs(lesson01)
     view = lesson01.live()
     output = list(lesson01.OUTPUTS)[1]
     view.control.value = output
@@ -412,10 +413,11 @@ def test_the_checkboxes_train_each_combination_one_click_away():
 
 
 @pytest.mark.backend_code
-def test_a_run_trained_in_the_background_is_the_run_trained_on_screen(background):
+def test_a_run_trained_in_the_background_is_the_run_trained_on_screen(background, short_runs):
     """Keras keeps its seed state per thread: the background's run of a value must be the one a click trains."""
     from tlclinic.lessons import softmax_one_unit as lesson01
 
+    short_runs(lesson01)
     on_screen = lesson01.live()
     in_background = lesson01.live()
     output = list(lesson01.OUTPUTS)[1]

@@ -37,11 +37,12 @@ def test_one_fit_over_each_epochs_permutation_is_a_fit_per_epoch_on_the_permuted
 
 
 @pytest.mark.numerics
-def test_the_same_seed_gives_the_same_run_fresh_or_kept_compiled_on_this_backend():
+def test_the_same_seed_gives_the_same_run_fresh_or_kept_compiled_on_this_backend(short_runs):
     """The live controls' kept runs, the calibration's compiled heads and the grader's judge-once cache rely on it:
     a head trained twice at one seed, from a new build or from a compiled head reset to that seed, gives the same
     run, bit for bit, on each backend and kernel family this pass runs under (make test: TensorFlow's two, JAX)."""
     lesson = discover()["01-softmax-one-unit"]
+    short_runs(lesson)  # two epochs: their second starts from the first's weights, optimizer state and draws
     build, _ = lesson.calibration_answers()["Dropout(0.3) after each hidden layer + sigmoid"]  # dropout draws too
     compiled = CompiledHeads()
     first = lesson.train(build, seed=4)
