@@ -35,8 +35,9 @@ def pytest_collection_modifyitems(config, items):
 def short_runs(monkeypatch):
     """``short_runs(lesson, epochs=2)``: the lesson's ``train`` (which its live view trains with) runs ``epochs``
     unless a caller says otherwise.  For the tests of how a run is kept, traced, trained in the background or
-    shown, which compare two runs or two pictures: what is compared is the same after two epochs as after the
-    lesson's five, in a fraction of the time.  What a run reaches is tested at the lesson's own length."""
+    shown, which compare two runs or two pictures: what is compared is the same after two epochs as after all
+    the lesson's (five for lessons 01 and 02), in a fraction of the time.  What a run reaches is tested at the
+    lesson's own length."""
     def shorten(lesson, epochs: int = 2) -> None:
         monkeypatch.setattr(lesson, "train", functools.partial(lesson.train, epochs=epochs))
 
