@@ -30,7 +30,7 @@ def test_a_step_measured_again_replaces_only_its_own_row_and_each_says_where_and
                 "prediction_difference_per_seed": [1e-7, 2e-7]}
     run.kept_with({"machine": machine("2026-12-01", 44.0), "notebooks": notebooks, "seeds_together": together},
                   ["notebooks", "seeds_together"], kept_path)
-    notebooks_again = {"01-x": {"seconds": 12.5, "kernel_peak_mb": 800.0}}
+    notebooks_again = {"01-x": {"seconds": 12.5, "kernel_peak_mb": 800.0, "session_peak_mb": 1300.0}}
     kept = run.kept_with({"machine": machine("2026-12-06", 63.0), "notebooks": notebooks_again}, ["notebooks"],
                          kept_path)
     assert json.loads(kept_path.read_text()) == kept
@@ -39,7 +39,8 @@ def test_a_step_measured_again_replaces_only_its_own_row_and_each_says_where_and
     part = run.readme_part(kept)
     rows = {cells[0]: cells[1] for cells in (tuple(cell.strip() for cell in line.strip("|").split("|"))
                                              for line in part.splitlines() if line.startswith("|"))}
-    assert rows["notebook 01-x"] == "12.5 s, kernel peak 800 MB"
+    assert rows["notebook 01-x: run time; peak memory of the kernel, and of the session (the kernel and its check's "
+                "process at once)"] == "12.5 s; 800 MB, 1300 MB"
     assert rows["20 seeds of lesson 01's head, 5 epochs, on JAX: one at a time / all at once (jax.vmap)"] == \
         "30.0 s / 40.0 s"
     assert "- `notebooks`: 2026-12-06, 2 cores at 63 GFLOP/s" in part

@@ -18,7 +18,7 @@ import numpy as np
 
 from ... import data
 from ...backbone import backbone_in, fed_to, get_backbone
-from ...training import CompiledHeads, FirstPicture, Run, fit_shuffled, validation_outputs
+from ...training import CompiledHeads, FirstPicture, Run, fit_shuffled, in_chunks, validation_outputs
 
 TRAIN_IMAGES = 500  # a fixed half of the 1000 training images, 250 per class: the same for every seed
 EPOCHS, BATCH_SIZE = 3, 16
@@ -93,7 +93,8 @@ class _Deployed(keras.callbacks.Callback):
 
 
 def _range(model: keras.Model, inner: keras.Model, images: np.ndarray) -> tuple[float, float]:
-    fed = keras.ops.convert_to_numpy(fed_to(model, inner)(images[:64], training=False))
+    feeding = fed_to(model, inner)
+    fed = in_chunks(lambda part: feeding(part, training=False), images[:64])
     return float(fed.min()), float(fed.max())
 
 
@@ -130,5 +131,5 @@ def train_deployed(build_model: Callable, seed: int = 0, callbacks=(), on_epoch:
     history = fit_shuffled(model, fed, y, epochs, BATCH_SIZE, seed, validation_data=(fed_test, y_test),
                            callbacks=[*watch, *callbacks])
     return DeployedRun(model, history, deployed, y_test, time.perf_counter() - start, seed,
-                       pipeline_predictions=keras.ops.convert_to_numpy(model(fed_test, training=False)),
+                       pipeline_predictions=validation_outputs(model, fed_test),
                        train_range=_range(model, inner, fed), deployed_range=_range(model, inner, x_test))
