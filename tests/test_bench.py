@@ -25,7 +25,7 @@ def machine(date: str, gflops: float) -> dict:
 def test_a_step_measured_again_replaces_only_its_own_row_and_each_says_where_and_when(tmp_path):
     run = bench()
     kept_path = tmp_path / "measured.json"
-    notebooks = {"01-x": {"seconds": 20.0, "kernel_peak_mb": 900.0}}
+    notebooks = {"01-x": {"seconds": 20.0, "kernel_peak_mb": 900.0, "session_peak_mb": 1400.0}}
     together = {"seeds": 20, "epochs": 5, "one_at_a_time_s": 30.0, "all_at_once_s": 40.0,
                 "prediction_difference_per_seed": [1e-7, 2e-7]}
     run.kept_with({"machine": machine("2026-12-01", 44.0), "notebooks": notebooks, "seeds_together": together},
