@@ -323,7 +323,8 @@ def test_a_verifier_that_runs_out_of_time_is_retried_alone_then_not_a_zero(tmp_p
     answers = iter(range(10))  # two different answers
     monkeypatch.setattr(sandbox, "run_answer", lambda *a, **k: sandbox.Outcome(crossed={"kind": "head", "n": next(answers)}))
     monkeypatch.setattr(verdict, "_run_verifier", slow)
-    write_submissions(tmp_path / "subs", {name: (L01, SOURCE, None, None, None) for name in ("alice", "bob")})
+    write_submissions(tmp_path / "subs", {name: (L01, SOURCE, with_answer(f"{SOLVED_HEAD}\n# {name}"), None, None)
+                                          for name in ("alice", "bob")})
     rows = judge.grade_all(tmp_path / "subs", 1, timeout=5, log=lambda *a, **k: None, sandboxed=False)
     assert calls == [(2, 10), (1, 10), (1, 10)]  # both in one process (5 s each), then each alone with 10 s
     assert {r.status for r in rows} == {"not graded"} and "verifier did not finish within 10 s" in rows[0].message
@@ -363,10 +364,38 @@ def test_answers_that_crossed_as_the_same_data_are_judged_once(tmp_path, monkeyp
     answers = iter([{"kind": "head", "model": 1}, {"kind": "head", "model": 1}, {"kind": "head", "model": 2}])
     monkeypatch.setattr(sandbox, "run_answer", lambda *a, **k: sandbox.Outcome(crossed=next(answers)))
     monkeypatch.setattr(verdict, "_run_verifier", verifier)
-    write_submissions(tmp_path / "subs", {name: (L01, SOURCE, None, None, None) for name in ("ann", "ben", "cat")})
+    write_submissions(tmp_path / "subs", {name: (L01, SOURCE, with_answer(f"{SOLVED_HEAD}\n# {name}"), None, None)
+                                          for name in ("ann", "ben", "cat")})  # three answers, two configurations
     rows = judge.grade_all(tmp_path / "subs", 1, timeout=5, log=lambda *a, **k: None, sandboxed=False)
     assert [r["answer"]["model"] for r in judged] == [1, 2]
     assert {r.student for r in rows if r.points == r.max_points} == {"ann", "ben", "cat"}
+
+
+def test_submissions_whose_answer_cells_are_the_same_are_taken_once_and_each_gets_its_rows(tmp_path, monkeypatch):
+    """The untouched release handed in twice and the solution once, answers taken two at a time: two answer
+    processes, not three, and every submission graded as its own would have been."""
+    taken = []
+
+    def run_answer(lesson, setup, answer, timeout, hidden, sandboxed):
+        taken.append(tuple(answer))
+        if answer == [BROKEN_HEAD]:
+            return sandbox.Outcome(error="your answer cell raised NotImplementedError: write build_head", raised=True)
+        return sandbox.Outcome(crossed={"kind": "head", "model": len(taken)})
+
+    def verifier(requests, timeout, sandboxed, started=None):
+        return [{test: {"passed": True, "message": "", "seed": seed} for test, seed in r["tests"].items()}
+                for r in requests], ""
+
+    monkeypatch.setattr(sandbox, "run_answer", run_answer)
+    monkeypatch.setattr(verdict, "_run_verifier", verifier)
+    write_submissions(tmp_path / "subs", {"ann": (L01, RELEASE, None, None, None),
+                                          "ben": (L01, SOURCE, None, None, None),
+                                          "cat": (L01, RELEASE, None, None, None)})
+    rows = judge.grade_all(tmp_path / "subs", 2, timeout=5, log=lambda *a, **k: None, sandboxed=False)
+    assert sorted(taken) == sorted([(BROKEN_HEAD,), (SOLVED_HEAD,)])
+    points = {student: sum(r.points for r in rows if r.student == student) for student in ("ann", "ben", "cat")}
+    assert points == {"ann": 0, "ben": sum(FULL.values()), "cat": 0}, rows
+    assert all("NotImplementedError" in r.message for r in rows if r.student in ("ann", "cat"))
 
 
 def test_a_verifier_starts_on_a_free_core_before_the_answer_is_taken_and_judges_it_or_is_stopped(tmp_path,
@@ -397,7 +426,8 @@ def test_a_verifier_starts_on_a_free_core_before_the_answer_is_taken_and_judges_
     monkeypatch.setattr(sandbox, "run_answer", run_answer)
     monkeypatch.setattr(verdict.jail, "start", start)
     monkeypatch.setattr(verdict, "_run_verifier", verifier)
-    write_submissions(tmp_path / "subs", {name: (L01, SOURCE, None, None, None) for name in ("ann", "ben")})
+    write_submissions(tmp_path / "subs", {name: (L01, SOURCE, with_answer(f"{SOLVED_HEAD}\n# {name}"), None, None)
+                                          for name in ("ann", "ben")})  # two answers, each taken
     for student, points in (("ann", 5), ("ben", 0)):
         [sub] = judge.grade_course(tmp_path / "subs" / student / f"{L01}.ipynb", 2, timeout=5,
                                    log=lambda *a, **k: None, sandboxed=False)

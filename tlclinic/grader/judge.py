@@ -11,7 +11,7 @@ from ..console import quiet, silenced_native_stderr
 from ..lessons import load
 from .shards import (WHOLE, Shard, find_submissions, grading_identity, relative, reusable, root_of,
                      submission_key)
-from .submissions import Row, Submission, answer, student_of
+from .submissions import Row, Submission, Taken, answer, student_of
 
 
 def judge_all(subs: list[Submission], jobs: int, timeout: int, sandboxed: bool = True,
@@ -94,7 +94,8 @@ def grade_course(target: Path, jobs: int, timeout: int = 180, log=print, sandbox
     early = min(len(to_answer), max(0, jobs - len(to_answer)))
     with verdict.verifiers_started(early, sandboxed) as started:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            fresh = list(pool.map(lambda p: answer(p, root, timeout, sandboxed), to_answer))
+            taken = Taken()  # the same answer cells are run once
+            fresh = list(pool.map(lambda p: answer(p, root, timeout, sandboxed, taken), to_answer))
         log(f"answers of {len(fresh)} submission(s) taken; judging {sum(s.rows is None for s in fresh)}"
             + (f"; {len(kept)} unchanged since the last run, their grades reused" if kept else ""), flush=True)
         judge_all(fresh, jobs, timeout, sandboxed, started)

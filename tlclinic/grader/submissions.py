@@ -4,8 +4,11 @@ sandbox (``sandbox``) after the lesson's own set-up cell, handed back as data fo
 A submission's rows (``Row``, one per graded test) are what every later step reads and writes."""
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .. import jail
 from ..lessons import load, names, source_notebook as source_path
@@ -109,10 +112,36 @@ class Submission:
                     "" if found[test]["passed"] else found[test]["message"]) for test, points in self.points.items()]
 
 
-def answer(path: Path, root: Path, timeout: int = 180, sandboxed: bool = True) -> Submission:
+class Taken:
+    """The answers one grading run has taken, by what their process was given: the lesson, its set-up cell and the
+    answer cells.  Submissions whose answer cells are the same to the byte (the untouched release, a shared fix)
+    are run once: the others get that run's outcome, as they would from a run of their own, since nothing else
+    of a submission reaches its process.  Safe to share between the threads that take answers side by side: a
+    thread asking for cells another is running waits for that run."""
+
+    def __init__(self):
+        self._lock, self._runs = threading.Lock(), {}
+
+    def outcome(self, key: tuple, take: Callable[[], sandbox.Outcome]) -> sandbox.Outcome:
+        """``take()``'s outcome for ``key``, run by the first to ask."""
+        with self._lock:
+            first = key not in self._runs
+            run = self._runs.setdefault(key, Future())
+        if first:
+            try:
+                run.set_result(take())
+            except BaseException as error:
+                run.set_exception(error)
+                raise
+        return run.result()
+
+
+def answer(path: Path, root: Path, timeout: int = 180, sandboxed: bool = True, taken: Taken | None = None
+           ) -> Submission:
     """Read a submission and run its answer cells in the sandbox: the answer as data, or rows that end it.
 
     A machine failure (the set-up cell did not finish) is retried once with twice the time, then "not graded".
+    ``taken``: the answers taken so far in this run, so that the same cells run once (``Taken``).
     """
     sub = Submission(Path(path))
     try:
@@ -132,11 +161,17 @@ def answer(path: Path, root: Path, timeout: int = 180, sandboxed: bool = True) -
         return sub.zero(f"no answer cell found: the cell that defines `{name}` is missing")
     # Other submissions are hidden from this one's process (unless the folder holds the workbook itself).
     hidden = [Path(root).resolve()] if not jail.ROOT.is_relative_to(Path(root).resolve()) else []
-    for limit in (timeout, 2 * timeout):
-        outcome = sandbox.run_answer(sub.lesson, setup_cell(source), cells, limit, hidden, sandboxed)
-        if outcome.student_fault:
-            break
-    else:
+
+    def take() -> sandbox.Outcome:
+        """The outcome of the answer's process: once more with twice the time when the machine failed."""
+        for limit in (timeout, 2 * timeout):
+            outcome = sandbox.run_answer(sub.lesson, setup_cell(source), cells, limit, hidden, sandboxed)
+            if outcome.student_fault:
+                break
+        return outcome
+
+    outcome = (taken or Taken()).outcome((sub.lesson, setup_cell(source), tuple(cells)), take)
+    if not outcome.student_fault:
         return sub.zero(f"not graded, twice: {outcome.error}", status="not graded")
     if outcome.crossed is None:
         return sub.zero(outcome.error)
