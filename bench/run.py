@@ -243,8 +243,10 @@ def grading_breakdown(batch: int) -> dict:
     """Per lesson: one submission (the solution) graded alone as ``make grade`` grades it, by phase: the answer's
     sandboxed process (start and imports, the set-up cell, the answer cells, crossing), then the verifier (started
     with the answer's process, so it imports Keras meanwhile) and each graded test; then a class of ``batch``
-    (half solutions, half untouched releases) with --jobs 2, per submission.  The grader's own start (Python,
-    its imports) is not counted: ``make grade`` pays it once for any number of submissions."""
+    (half solutions, half untouched releases) with --jobs 2, per submission: two distinct answers, each taken and
+    judged once (``submissions.Taken``, ``judge.judge_all``), as a class that hands in the same cells costs.  The
+    grader's own start (Python, its imports) is not counted: ``make grade`` pays it once for any number of
+    submissions."""
     result = {}
     for lesson in discover():
         with tempfile.TemporaryDirectory() as tmp:
@@ -360,7 +362,8 @@ def table(results: dict) -> str:
                      f"{n['session_peak_mb']:.0f} MB", f"< {TARGETS['notebook s']:.0f} s; < "
                      f"{TARGETS['kernel peak MB']:.0f} MB, < {TARGETS['session peak MB']:.0f} MB"))
     for lesson, g in results.get("grading", {}).items():
-        rows.append((f"grading {lesson}: per submission in a class of {g['batch']}, --jobs 2",
+        rows.append((f"grading {lesson}: per submission in a class of {g['batch']} (half its solution, half its "
+                     "untouched release), --jobs 2",
                      f"{g['per_submission_s']:.1f} s", f"< {TARGETS['class s per submission']:.0f} s"))
         rows.append(("  one submission alone", f"{g['one_submission_s']:.1f} s", f"< {alone_target(lesson):.0f} s"))
         rows += [(f"    {phase}", f"{seconds:.1f} s", "") for phase, seconds in g["phases_s"].items()]
