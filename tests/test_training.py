@@ -5,8 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from tlclinic.lessons import discover
 from tlclinic.backbone import get_backbone
+from tlclinic.lessons import discover
 from tlclinic.training import IMAGES_AT_ONCE, CompiledHeads, fit_shuffled, in_chunks
 
 
