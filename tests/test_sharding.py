@@ -10,7 +10,7 @@ import shutil
 import nbformat
 import pytest
 
-from test_grading import FULL, L01, L03, RELEASE, SOURCE, write_submissions
+from test_grading import ANSWER_ID, FULL, L01, L03, RELEASE, SOURCE, write_submissions
 from tlclinic import verdict
 from tlclinic.commands import grade as tlclinic_grade
 from tlclinic.grader import sandbox
@@ -60,12 +60,21 @@ class FakeMachine:
         return [verdicts(r) for r in requests], ""
 
 
+def signed(student):
+    """An edit that ends the answer cell with a comment naming ``student``: answer cells of their own, each taken
+    (the grader takes the same cells once in a run)."""
+    def edit(nb):
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") in ANSWER_ID.values())
+        cell.source += f"\n# {student}"
+    return edit
+
+
 def write_course(folder):
     """COURSE's submissions under ``folder`` (``<student>/<lesson>.ipynb``, one lesson at a time through
-    write_submissions), and hal's file that names no lesson."""
+    write_submissions, each student's answer cell signed), and hal's file that names no lesson."""
     for lesson in (L01, L03):
         part = folder.parent / f"{folder.name}-{lesson}"
-        write_submissions(part, {student: (lesson, lessons[lesson], None, None, None)
+        write_submissions(part, {student: (lesson, lessons[lesson], signed(student), None, None)
                                  for student, lessons in COURSE.items() if lesson in lessons})
         shutil.copytree(part, folder, dirs_exist_ok=True)
     (folder / "hal").mkdir()
@@ -190,6 +199,7 @@ def test_a_merge_refuses_a_folder_without_manifest_and_merging_into_a_shard(tmp_
 
 def test_a_second_run_regrades_only_what_changed(tmp_path, machine, course, capsys):
     out = tmp_path / "out"
+    shutil.copy(course / "ann" / f"{L01}.ipynb", course / "cat" / f"{L01}.ipynb")  # cat hands in ann's file
     assert grade(course, out) == 0
     first, hashes = rows(out), {name: e["hash"] for name, e in manifest(out)["submissions"].items()}
     assert len(hashes) == ANSWERED + 1  # the file naming no lesson too
@@ -209,10 +219,10 @@ def test_a_second_run_regrades_only_what_changed(tmp_path, machine, course, caps
 
     machine.answered.clear()
     assert grade(course, out, "--force") == 0
-    assert len(machine.answered) == ANSWERED
+    assert len(machine.answered) == ANSWERED - 1  # cat's answer cells are ann's: taken once
     machine.answered.clear()
     assert grade(course, out, "--timeout", "6") == 0  # another time limit can change a verdict
-    assert len(machine.answered) == ANSWERED
+    assert len(machine.answered) == ANSWERED - 1
 
 
 def test_a_submission_not_graded_last_time_is_graded_again(tmp_path, machine, course):
