@@ -42,6 +42,15 @@ def with_answer(source):
     return edit
 
 
+def signed(student):
+    """An edit that ends the answer cell with a comment naming ``student``: answer cells of their own, each taken
+    (the grader takes the same cells once in a run)."""
+    def edit(nb):
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") in ANSWER_ID.values())
+        cell.source += f"\n# {student}"
+    return edit
+
+
 def exploit(extra):
     """The question's broken head, kept, with ``extra`` lines after it in the answer cell."""
     return with_answer(BROKEN_HEAD + "\n\n" + extra)
@@ -323,7 +332,7 @@ def test_a_verifier_that_runs_out_of_time_is_retried_alone_then_not_a_zero(tmp_p
     answers = iter(range(10))  # two different answers
     monkeypatch.setattr(sandbox, "run_answer", lambda *a, **k: sandbox.Outcome(crossed={"kind": "head", "n": next(answers)}))
     monkeypatch.setattr(verdict, "_run_verifier", slow)
-    write_submissions(tmp_path / "subs", {name: (L01, SOURCE, with_answer(f"{SOLVED_HEAD}\n# {name}"), None, None)
+    write_submissions(tmp_path / "subs", {name: (L01, SOURCE, signed(name), None, None)
                                           for name in ("alice", "bob")})
     rows = judge.grade_all(tmp_path / "subs", 1, timeout=5, log=lambda *a, **k: None, sandboxed=False)
     assert calls == [(2, 10), (1, 10), (1, 10)]  # both in one process (5 s each), then each alone with 10 s
@@ -364,7 +373,7 @@ def test_answers_that_crossed_as_the_same_data_are_judged_once(tmp_path, monkeyp
     answers = iter([{"kind": "head", "model": 1}, {"kind": "head", "model": 1}, {"kind": "head", "model": 2}])
     monkeypatch.setattr(sandbox, "run_answer", lambda *a, **k: sandbox.Outcome(crossed=next(answers)))
     monkeypatch.setattr(verdict, "_run_verifier", verifier)
-    write_submissions(tmp_path / "subs", {name: (L01, SOURCE, with_answer(f"{SOLVED_HEAD}\n# {name}"), None, None)
+    write_submissions(tmp_path / "subs", {name: (L01, SOURCE, signed(name), None, None)
                                           for name in ("ann", "ben", "cat")})  # three answers, two configurations
     rows = judge.grade_all(tmp_path / "subs", 1, timeout=5, log=lambda *a, **k: None, sandboxed=False)
     assert [r["answer"]["model"] for r in judged] == [1, 2]
@@ -426,7 +435,7 @@ def test_a_verifier_starts_on_a_free_core_before_the_answer_is_taken_and_judges_
     monkeypatch.setattr(sandbox, "run_answer", run_answer)
     monkeypatch.setattr(verdict.jail, "start", start)
     monkeypatch.setattr(verdict, "_run_verifier", verifier)
-    write_submissions(tmp_path / "subs", {name: (L01, SOURCE, with_answer(f"{SOLVED_HEAD}\n# {name}"), None, None)
+    write_submissions(tmp_path / "subs", {name: (L01, SOURCE, signed(name), None, None)
                                           for name in ("ann", "ben")})  # two answers, each taken
     for student, points in (("ann", 5), ("ben", 0)):
         [sub] = judge.grade_course(tmp_path / "subs" / student / f"{L01}.ipynb", 2, timeout=5,

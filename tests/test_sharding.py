@@ -10,7 +10,7 @@ import shutil
 import nbformat
 import pytest
 
-from test_grading import ANSWER_ID, FULL, L01, L03, RELEASE, SOURCE, write_submissions
+from test_grading import FULL, L01, L03, RELEASE, SOURCE, signed, write_submissions
 from tlclinic import verdict
 from tlclinic.commands import grade as tlclinic_grade
 from tlclinic.grader import sandbox
@@ -58,15 +58,6 @@ class FakeMachine:
             return {test: {"passed": passed, "message": "" if passed else "did not converge", "seed": seed}
                     for test, seed in request["tests"].items()}
         return [verdicts(r) for r in requests], ""
-
-
-def signed(student):
-    """An edit that ends the answer cell with a comment naming ``student``: answer cells of their own, each taken
-    (the grader takes the same cells once in a run)."""
-    def edit(nb):
-        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") in ANSWER_ID.values())
-        cell.source += f"\n# {student}"
-    return edit
 
 
 def write_course(folder):

@@ -98,9 +98,9 @@ def test_a_whole_model_sees_images_a_batch_at_a_time_outside_training_and_gives_
     images = np.random.default_rng(0).uniform(-1, 1, (100, 12, 12, 3)).astype("float32")
     sizes = []
 
-    def call(x):
+    def call(x, training):
         sizes.append(len(x))
-        return model(x, training=False)
+        return model(x, training=training)
 
     chunked = in_chunks(call, images)
     assert sizes == [IMAGES_AT_ONCE] * 3 + [100 - 3 * IMAGES_AT_ONCE]
@@ -108,7 +108,7 @@ def test_a_whole_model_sees_images_a_batch_at_a_time_outside_training_and_gives_
                                atol=1e-6)
     sizes.clear()
     features = images.reshape(100, -1)
-    assert in_chunks(lambda x: sizes.append(len(x)) or x, features).shape == features.shape and sizes == [100]
+    assert in_chunks(lambda x, training: sizes.append(len(x)) or x, features).shape == features.shape and sizes == [100]
 
 
 @pytest.mark.numerics

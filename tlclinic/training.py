@@ -144,13 +144,14 @@ IMAGES_AT_ONCE = 32
 
 
 def in_chunks(call: Callable, x: np.ndarray) -> np.ndarray:
-    """``call(x)`` as NumPy: on images (rank 4) ``IMAGES_AT_ONCE`` at a time, concatenated; on anything else (a
-    head's features, small) all at once.  What comes out is what one call on all of them gives, within float32's
-    rounding: lesson 04's and 05's runs gave the same histories and measures to the bit, and validation
-    probabilities the same under oneDNN's kernels, within 6e-8 under Eigen's and 3.6e-7 on JAX (XLA and Eigen sum
-    a product of 32 rows in another order than one of 100)."""
+    """``call(x, training=False)`` as NumPy: on images (rank 4) ``IMAGES_AT_ONCE`` at a time, concatenated; on
+    anything else (a head's features, small) all at once.  What comes out is what one call on all of them gives,
+    within float32's rounding: lesson 04's and 05's runs gave the same histories and measures to the bit, and
+    validation probabilities the same under oneDNN's kernels, within 6e-8 under Eigen's and 3.6e-7 on JAX (XLA
+    and Eigen sum a product of 32 rows in another order than one of 100)."""
     at_once = IMAGES_AT_ONCE if np.ndim(x) == 4 else max(1, len(x))
-    return np.concatenate([keras.ops.convert_to_numpy(call(x[i:i + at_once])) for i in range(0, len(x), at_once)])
+    return np.concatenate([keras.ops.convert_to_numpy(call(x[i:i + at_once], training=False))
+                           for i in range(0, len(x), at_once)])
 
 
 def validation_outputs(model: keras.Model, x_val: np.ndarray, read: Callable | None = None,
@@ -158,8 +159,7 @@ def validation_outputs(model: keras.Model, x_val: np.ndarray, read: Callable | N
     """The model's outputs on ``x_val`` (inference mode, ``in_chunks``), through ``read(model, outputs)`` when
     given.  ``all_at_once``: in one call, for the first picture of a run a person waits for (on lesson 05's 100
     images, 0.18 s against 0.26 s in chunks on a 2-core machine)."""
-    call = lambda x: model(x, training=False)  # noqa: E731
-    outputs = keras.ops.convert_to_numpy(call(x_val)) if all_at_once else in_chunks(call, x_val)
+    outputs = keras.ops.convert_to_numpy(model(x_val, training=False)) if all_at_once else in_chunks(model, x_val)
     return read(model, outputs) if read else outputs
 
 

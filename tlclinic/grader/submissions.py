@@ -161,16 +161,17 @@ def answer(path: Path, root: Path, timeout: int = 180, sandboxed: bool = True, t
         return sub.zero(f"no answer cell found: the cell that defines `{name}` is missing")
     # Other submissions are hidden from this one's process (unless the folder holds the workbook itself).
     hidden = [Path(root).resolve()] if not jail.ROOT.is_relative_to(Path(root).resolve()) else []
+    setup = setup_cell(source)
 
     def take() -> sandbox.Outcome:
         """The outcome of the answer's process: once more with twice the time when the machine failed."""
         for limit in (timeout, 2 * timeout):
-            outcome = sandbox.run_answer(sub.lesson, setup_cell(source), cells, limit, hidden, sandboxed)
+            outcome = sandbox.run_answer(sub.lesson, setup, cells, limit, hidden, sandboxed)
             if outcome.student_fault:
                 break
         return outcome
 
-    outcome = (taken or Taken()).outcome((sub.lesson, setup_cell(source), tuple(cells)), take)
+    outcome = (taken or Taken()).outcome((sub.lesson, setup, tuple(cells)), take)
     if not outcome.student_fault:
         return sub.zero(f"not graded, twice: {outcome.error}", status="not graded")
     if outcome.crossed is None:

@@ -93,8 +93,7 @@ class _Deployed(keras.callbacks.Callback):
 
 
 def _range(model: keras.Model, inner: keras.Model, images: np.ndarray) -> tuple[float, float]:
-    feeding = fed_to(model, inner)
-    fed = in_chunks(lambda part: feeding(part, training=False), images[:64])
+    fed = in_chunks(fed_to(model, inner), images[:64])
     return float(fed.min()), float(fed.max())
 
 

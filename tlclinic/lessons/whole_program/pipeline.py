@@ -269,7 +269,7 @@ def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "min
                                      callbacks=[_RecordPredictions(x_val, predictions), *callbacks,
                                                 *each_epoch(head.history, head)]).items():
         history.setdefault(name, []).extend(values)
-    tuned = in_chunks(lambda batch: inner(batch, training=False), head.fed_val)
+    tuned = in_chunks(inner, head.fed_val)
     return PipelineRun(
         model, history, predictions, y_val, time.perf_counter() - start, seed, HEAD_EPOCHS, head.backbone_input,
         batchnorm_drift=max(float(np.max(np.abs(a - b))) for a, b in zip(_batchnorm_statistics(inner), head.statistics)),
@@ -283,8 +283,8 @@ def _measured_before_training(model: keras.Model, inner: keras.Model, trusted: k
     height, width = (int(n) for n in model.input_shape[1:3])
     (x, y), (x_val, y_val) = images("train", height, width), images("test", height, width)
     feeding = fed_to(model, inner)
-    fed, fed_val = (in_chunks(lambda part: feeding(part, training=False), given) for given in (x[:PROBE_IMAGES], x_val))
+    fed, fed_val = (in_chunks(feeding, given) for given in (x[:PROBE_IMAGES], x_val))
     return HeadStage(values=[], history={}, predictions=[], images=((x, y), (x_val, y_val)),
                      backbone_input=(float(fed.min()), float(fed.max()), int(min(fed.shape[1:3]))),
                      statistics=_batchnorm_statistics(inner), weights=[w.numpy() for w in inner.weights],
-                     features=in_chunks(lambda batch: trusted(batch, training=False), fed_val), fed_val=fed_val)
+                     features=in_chunks(trusted, fed_val), fed_val=fed_val)
