@@ -151,10 +151,11 @@ def test_a_growing_run_is_redrawn_at_most_every_half_second_and_less_often_where
         assert shown == epochs_shown, (seconds, shown)
 
 
-def test_a_growing_picture_takes_the_last_finished_pictures_layout_and_a_finished_one_is_laid_out_afresh():
+def test_a_growing_picture_takes_the_layout_of_the_last_picture_of_its_shape_and_a_finished_one_is_laid_out_afresh():
     """Two axes side by side, then the same with tick labels far wider on the left one: drawn as a growing
     picture, its axes stay where the first picture's layout put them; finished, it is laid out again (the left
-    axes move right to make room).  A picture of another shape (a title on two lines) is always laid out."""
+    axes move right to make room).  A picture of a shape not seen yet (a title on two lines) is laid out, and the
+    first shape's layout is still kept after it."""
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
     from tlclinic import plots
@@ -182,6 +183,9 @@ def test_a_growing_picture_takes_the_last_finished_pictures_layout_and_a_finishe
     other = drawn(1.0, title="a\nb")
     layout.image(other, growing=True)
     assert places(other) != places(wide)
+    again = drawn(1.0)  # a picture of the first shape: its layout was kept beside the other shape's
+    layout.image(again, growing=True)
+    assert places(again) == places(wide)
 
 
 def test_a_picture_drawn_once_has_the_pixels_savefig_gives():
@@ -234,22 +238,29 @@ def test_a_new_view_collects_once_then_keeps_the_objects_alive_out_of_later_coll
         gc.unfreeze()
 
 
-def test_a_warmed_toggle_trains_each_other_option_for_one_batch_first_and_keeps_no_run_of_it():
-    """``warm=True``: before the first click, each other option's training runs one batch and is stopped (its
-    training function traced, for a ``train`` that keeps its compiled models); a click then trains it whole."""
-    seen = []
+def test_a_warmed_toggle_trains_each_other_option_up_to_its_first_picture_and_keeps_no_run_of_it():
+    """``warm=True``: before the first click, each other option trains up to its first picture, which is drawn
+    off screen and thrown away (its training and its outputs traced, and its picture's layout kept, for a
+    ``train`` that keeps its compiled models); a click then trains it whole."""
+    seen, finished, drawn = [], [], []
 
     def train(value, callbacks=(), on_epoch=None):
         seen.append(value)
-        for callback in callbacks:
-            callback.on_train_batch_end(0)
+        if on_epoch:  # its first picture, as ``training.FirstPicture`` gives it
+            on_epoch(Run(None, {"loss": [1.0]}, [], np.zeros(1), 0.01, first_epoch_share=0.1))
+        finished.append(value)
         return Run(None, {"loss": [1.0, 0.5]}, [], np.zeros(1), 0.01)
 
-    view = live.toggle(["a", "b", "c"], "a", train, draw_loss, warm=True)
-    assert seen == ["a", "b", "c"] and not view.experiment.kept("b") and not view.experiment.kept("c")
+    def draw(run, fig, value):
+        drawn.append((value, run.first_epoch_share))
+        draw_loss(run, fig, value)
+
+    view = live.toggle(["a", "b", "c"], "a", train, draw, warm=True)
+    assert seen == ["a", "b", "c"] and finished == ["a"] and drawn == [("a", 1.0), ("b", 0.1), ("c", 0.1)]
+    assert not view.experiment.kept("b") and not view.experiment.kept("c")
     view._picture = Handle()
     view.control.value = "b"
-    assert seen == ["a", "b", "c", "b"] and view.experiment.kept("b")
+    assert seen == ["a", "b", "c", "b"] and finished == ["a", "b"] and view.experiment.kept("b")
 
     def fails(value, callbacks=(), on_epoch=None):  # an option that cannot train fails when chosen, not before
         if value == "b":

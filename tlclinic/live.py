@@ -40,6 +40,10 @@ from .training import Run
 IDLE_S = 0.5  # background training starts once the kernel has run no cell and handled no change for this long
 REDRAW_EVERY_S = 0.5  # a run growing on screen is drawn after its first few batches, then at most this often,
 DRAWING_AT_MOST = 1 / 3  # and never sooner than keeps its drawing to this share of the time: training the rest
+# After a run's first picture is put on screen, its training waits this long: the Jupyter server and the browser
+# that show it share the machine's cores with the kernel, and a whole model's next batches, on every core, would
+# hold the picture back.
+LET_IT_SHOW_S = 0.2
 # What the status says a change did, by how its run was had (the browser driver and make bench read these):
 DONE = {"on the spot": "retrained and redrawn", "trained in the background": "redrawn (trained in the background)",
         "revisit": "redrawn (a run kept from before)"}
@@ -69,7 +73,7 @@ class Experiment:
                  figsize: tuple[float, float] = (12, 3.4)):
         self.train, self.draw, self.figsize = train, draw, figsize
         self._figure, self._drawn = plots.figure(*figsize), None  # the figure, and the run drawn on it
-        self._layout = plots.KeptLayout()  # the last finished picture's, for the growing ones after it
+        self._layout = plots.KeptLayout()  # the layouts of the pictures drawn, for the growing ones after them
         self.runs: dict = {}  # key(value) -> its run
         self.pictures: dict = {}  # key(value) -> its run's picture
         self.value: Any = None
@@ -113,14 +117,22 @@ class Experiment:
             self._keep(value, run, plots.figure(*self.figsize))
 
     def warm(self, value: Any) -> None:
-        """Trace ``value``'s training before anyone chooses it: its first batch is trained and thrown away.  For a
-        ``train`` that keeps its compiled model by value (``training.CompiledHeads``), a first choice of ``value``
-        then starts training at once instead of building and tracing first (about 0.8 s of a head's first picture,
-        3.5 s of a whole model's, on a 2-core machine)."""
-        if not self.kept(value):
-            # Interrupted: stopped as asked.  Any other error is raised again, and shown, when the value is chosen.
-            with contextlib.suppress(Exception):
-                self.train(value, callbacks=[_StopAfterFirstBatch()])
+        """Trace ``value``'s training and its first picture's outputs before anyone chooses it: it is trained up to
+        its first picture (``training.FirstPicture``), which is thrown away.  For a ``train`` that keeps its
+        compiled model by value (``training.CompiledHeads``), a first choice of ``value`` then starts training at
+        once instead of building and tracing first (about 0.8 s of a head's first picture, 3.5 s of a whole
+        model's, on a 2-core machine), its first picture's outputs come from a traced step, and its drawing is
+        laid out already (``plots.KeptLayout``)."""
+        if self.kept(value):
+            return
+
+        def drawn_then_stopped(run: Run) -> None:
+            self._layout.image(self._draw(plots.figure(*self.figsize), run, value), growing=True)
+            raise Interrupted()
+
+        # Interrupted: stopped as asked.  Any other error is raised again, and shown, when the value is chosen.
+        with contextlib.suppress(Exception):
+            self.train(value, on_epoch=drawn_then_stopped)
 
     def _growing(self, value: Any, show: Callable[[Image, Run], None], figure: Figure) -> Callable[[Run], None]:
         """An ``on_epoch`` that draws ``value``'s growing run on ``figure`` and shows it the first time it is
@@ -134,6 +146,8 @@ class Experiment:
             started = time.perf_counter()
             if next_at is None or started >= next_at:
                 show(self._layout.image(self._draw(figure, run, value), growing=True), run)
+                if next_at is None:
+                    time.sleep(LET_IT_SHOW_S)
                 ended = time.perf_counter()
                 next_at = ended + max(REDRAW_EVERY_S, (ended - started) * (1 - DRAWING_AT_MOST) / DRAWING_AT_MOST)
 
@@ -191,11 +205,6 @@ class _ShownWhenWanted(keras.callbacks.Callback):
         if self.last is not None and self.last is not self.offered and self.wanted():
             self.offered = self.last
             self.grown(self.last)
-
-
-class _StopAfterFirstBatch(keras.callbacks.Callback):
-    def on_train_batch_end(self, batch, logs=None) -> None:
-        raise Interrupted()
 
 
 class Background:

@@ -95,30 +95,31 @@ def as_image(fig: Figure, dpi: int = 80) -> Image:
 
 
 class KeptLayout:
-    """A live view's layout, computed at one picture and reused by the growing pictures after it.
+    """A live view's layouts, computed at one picture and reused by the growing pictures of the same shape.
 
     Matplotlib's constrained layout measures every tick label and title to place the axes: a third of the time a
     lesson's picture takes to draw (0.2 of 0.65 s for lesson 01's on a 2-core machine).  A live view draws many
-    pictures of one shape (a run redrawn as it grows, each choice's run), so ``image(fig, growing=True)`` places
+    pictures of a few shapes (a run redrawn as it grows, each choice's run), so ``image(fig, growing=True)`` places
     ``fig``'s axes where the last laid-out picture of the same shape had them, without measuring again.  A shape
     is the figure's size and, per axes, its place in the grid, title and axis labels, and its suptitle's lines;
-    a picture of another shape is laid out afresh.  A finished picture (``growing=False``) is always laid out,
-    and its layout kept for the next growing one: a growing picture may place a tick label that grew a few
-    pixels off, never the picture that stays."""
+    a picture of a shape not seen yet is laid out.  A finished picture (``growing=False``) is always laid out, and
+    its layout kept for the growing ones after it: a growing picture may place a tick label that grew a few pixels
+    off, never the picture that stays."""
 
     def __init__(self):
-        self._kept: tuple | None = None  # (shape, each axes' place), replaced whole: threads may draw at once
+        self._kept: dict = {}  # shape -> each axes' place at the last picture of that shape laid out
 
     def image(self, fig: Figure, growing: bool = False) -> Image:
-        shape, kept = _shape(fig), self._kept
-        if not growing or kept is None or kept[0] != shape:
+        shape = _shape(fig)
+        places = self._kept.get(shape)
+        if not growing or places is None:
             picture = as_image(fig)
-            self._kept = (shape, [ax.get_position(original=True) for ax in fig.axes])
+            self._kept[shape] = [ax.get_position(original=True) for ax in fig.axes]
             return picture
         engine = fig.get_layout_engine()
         fig.set_layout_engine("none")
         try:
-            for ax, place in zip(fig.axes, kept[1]):
+            for ax, place in zip(fig.axes, places):
                 ax.set_position(place)
                 ax.set_in_layout(True)  # set_position takes an axes out of later layouts
             return as_image(fig)
