@@ -107,7 +107,9 @@ class KeptLayout:
     off, never the picture that stays."""
 
     def __init__(self):
-        self._kept: dict = {}  # shape -> each axes' place at the last picture of that shape laid out
+        # shape -> each axes' place at the last picture of that shape laid out; an entry is replaced whole, for
+        # the background thread and the kernel's may draw at once
+        self._kept: dict = {}
 
     def image(self, fig: Figure, growing: bool = False) -> Image:
         shape = _shape(fig)
