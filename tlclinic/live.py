@@ -146,10 +146,10 @@ class Experiment:
             started = time.perf_counter()
             if next_at is None or started >= next_at:
                 show(self._layout.image(self._draw(figure, run, value), growing=True), run)
-                if next_at is None:
-                    time.sleep(LET_IT_SHOW_S)
-                ended = time.perf_counter()
+                first, ended = next_at is None, time.perf_counter()
                 next_at = ended + max(REDRAW_EVERY_S, (ended - started) * (1 - DRAWING_AT_MOST) / DRAWING_AT_MOST)
+                if first:  # the wait is not drawing: the pace above is the drawing's alone
+                    time.sleep(LET_IT_SHOW_S)
 
         return grown
 
