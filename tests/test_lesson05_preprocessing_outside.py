@@ -63,13 +63,19 @@ def test_the_same_seed_gives_the_same_run():
 @pytest.mark.backend_code
 def test_the_toggle_retrains_the_chosen_place_and_redraws_the_run_a_new_model_gives(capsys, short_runs):
     """Each place's model is kept compiled and traced before the first click (``CompiledHeads.start``): the run a
-    click trains is the run of a model built afresh, bit for bit (runs of one epoch: ``short_runs``)."""
+    click trains is the run of a model built afresh, bit for bit (runs of one epoch: ``short_runs``).  Its first
+    picture, after a few batches, is drawn without the deployed outputs, which come at the epoch's end."""
     short_runs(lesson, epochs=1)
     view = lesson.live()
     experiment = view.experiment
     assert experiment.run.deployed_range == (0.0, 255.0)  # the question's program
     before = [line.get_ydata().copy() for ax in experiment.figure.axes for line in ax.get_lines()]
+    shown, show = [], view._show
+    view._show = lambda picture, run: (shown.append(run), show(picture, run))
     view.control.value = lesson.FIX
+    assert shown[0].first_epoch_share < 1 and shown[0].val_predictions == []
+    assert shown[0].deployed_range == pytest.approx((-1, 1), abs=FLOAT32_TOLERANCE)
+    assert shown[-1].first_epoch_share == 1 and len(shown[-1].val_predictions) == 1
     assert experiment.run.deployed_range == pytest.approx((-1, 1), abs=FLOAT32_TOLERANCE)
     after = [line.get_ydata() for ax in experiment.figure.axes for line in ax.get_lines()]
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))

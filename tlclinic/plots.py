@@ -24,10 +24,11 @@ def epochs_of(values, run: Run | None = None) -> np.ndarray:
 
 
 def epoch_axis(ax, run: Run, label: str = "epoch") -> None:
-    """``ax``'s x axis as epochs, whole ones marked; from 0 to 1 for a run seen before its first epoch ended."""
+    """``ax``'s x axis as epochs, whole ones marked; from 0 to 1 for a run seen before its first epoch ended or
+    at its end (a single point, which would otherwise be given an axis of hundredths around it)."""
     ax.set_xlabel(label)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if run.first_epoch_share < 1:
+    if run.first_epoch_share < 1 or len(run.history.get("loss", ())) <= 1:
         ax.set_xlim(0, 1.05)
 
 

@@ -114,12 +114,14 @@ class FirstPicture(keras.callbacks.Callback):
     """A live view's first picture of a run, before its first epoch ends: after the first ``FIRST_PICTURE_AFTER``
     batches of that epoch (when it has more), ``on_epoch`` gets the run ``so_far(history)`` gives, with one entry
     per series of its history (the mean over those batches as Keras logs it; no validation yet), the model's
-    outputs on ``x_val`` then (through ``read(model, outputs)`` when given), and the share of the epoch trained.
+    outputs on ``x_val`` then (through ``read(model, outputs)`` when given; none for ``x_val=None``: a lesson whose
+    validation outputs cost more than the picture is worth so early), and the share of the epoch trained.
     ``measure_batchnorm_on``: training inputs over which the BatchNorm statistics are measured first
     (``refresh_batchnorm``, which every validation pass does afresh: the run goes on the same)."""
 
     def __init__(self, on_epoch: Callable[[Run], None], so_far: Callable[[dict[str, list[float]]], Run],
-                 x_val: np.ndarray, read: Callable | None = None, measure_batchnorm_on: np.ndarray | None = None):
+                 x_val: np.ndarray | None, read: Callable | None = None,
+                 measure_batchnorm_on: np.ndarray | None = None):
         super().__init__()
         self.on_epoch, self.so_far, self.x_val, self.read = on_epoch, so_far, x_val, read
         self.measure_batchnorm_on, self.drawn = measure_batchnorm_on, False
@@ -133,9 +135,8 @@ class FirstPicture(keras.callbacks.Callback):
         if self.measure_batchnorm_on is not None:
             refresh_batchnorm(model, self.measure_batchnorm_on)
         run = self.so_far({name: [float(value)] for name, value in (logs or {}).items()})
-        outputs = validation_outputs(model, self.x_val, self.read, all_at_once=True)
-        self.on_epoch(dataclasses.replace(run, val_predictions=[outputs],
-                                          first_epoch_share=FIRST_PICTURE_AFTER / steps))
+        outputs = [] if self.x_val is None else [validation_outputs(model, self.x_val, self.read, all_at_once=True)]
+        self.on_epoch(dataclasses.replace(run, val_predictions=outputs, first_epoch_share=FIRST_PICTURE_AFTER / steps))
 
 
 # A whole model is called on images at most this many at a time outside training (``in_chunks``): on all of

@@ -27,12 +27,16 @@ def draw_run(run: DeployedRun, fig: Figure, title: str = "") -> None:
 
 
 def draw_classes(ax, run: DeployedRun) -> None:
-    """How many raw test images the deployed model gives each class, against how many there are."""
-    predicted = np.bincount(classes(run.final_predictions), minlength=2)
+    """How many raw test images the deployed model gives each class, against how many there are (a run's first
+    picture has no deployed outputs yet: they come at the end of its first epoch)."""
     actual = np.bincount(run.val_targets.astype(int), minlength=2)
     where = np.arange(2)
     ax.bar(where - 0.2, actual, 0.4, color="grey", label="in the test set")
-    ax.bar(where + 0.2, predicted, 0.4, color="crimson", label="predicted (raw images)")
+    if run.val_predictions:
+        predicted = np.bincount(classes(run.final_predictions), minlength=2)
+        ax.bar(where + 0.2, predicted, 0.4, color="crimson", label="predicted (raw images)")
+    else:  # bars of no height: the legend says what will come
+        ax.bar(where + 0.2, [0, 0], 0.4, color="crimson", label="predicted (raw images): after epoch 1")
     ax.set(xticks=where, xticklabels=["class 0", "class 1"], ylabel="test images", title="classes, deployed",
            xlabel=f"backbone input: {_span(run.train_range)} in training,\n{_span(run.deployed_range)} deployed",
            ylim=(0, len(run.val_targets) * 1.5))
