@@ -87,6 +87,24 @@ def test_the_toggle_retrains_the_chosen_place_and_redraws_the_run_a_new_model_gi
         np.testing.assert_array_equal(clicked, new)
 
 
+def test_images_a_rescaling_gave_are_kept_read_only_and_are_what_a_new_layer_gives():
+    import keras
+
+    from tlclinic.lessons.preprocessing_outside.deployed import RESCALED_KEPT, preprocessed
+
+    images = np.random.default_rng(0).uniform(0, 255, (300, 4, 4, 3)).astype("float32")
+    first = preprocessed(programs.unit_range(), images)
+    again = preprocessed(programs.unit_range(), images)  # another layer, the same scale and offset
+    assert again is first and not first.flags.writeable
+    np.testing.assert_array_equal(first, keras.ops.convert_to_numpy(programs.unit_range()(images)))
+    other = preprocessed(programs.zero_one(), images)
+    np.testing.assert_array_equal(other, keras.ops.convert_to_numpy(programs.zero_one()(images)))
+    assert not np.array_equal(other, first)
+    for i in range(RESCALED_KEPT):  # older ones make room for newer ones
+        preprocessed(keras.layers.Rescaling(i + 2.0), images)
+    assert preprocessed(programs.unit_range(), images) is not first
+
+
 @pytest.mark.e2e
 @pytest.mark.numerics
 def test_calibration_at_another_seed_passes_every_fix_and_fails_every_broken_program():
