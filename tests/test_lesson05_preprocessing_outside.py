@@ -100,6 +100,12 @@ def test_images_a_rescaling_gave_are_kept_read_only_and_are_what_a_new_layer_giv
     other = preprocessed(programs.zero_one(), images)
     np.testing.assert_array_equal(other, keras.ops.convert_to_numpy(programs.zero_one()(images)))
     assert not np.array_equal(other, first)
+    per_pixel = np.ones((4, 4, 3), dtype="float32")
+    kept = preprocessed(keras.layers.Rescaling(per_pixel), images)
+    per_pixel[0, 0, 0] = 2  # another scale that differs in one value
+    changed = preprocessed(keras.layers.Rescaling(per_pixel), images)
+    np.testing.assert_array_equal(changed[:, 0, 0, 0], 2 * images[:, 0, 0, 0])
+    assert kept[:, 0, 0, 0].tolist() == images[:, 0, 0, 0].tolist()
     for i in range(RESCALED_KEPT):  # older ones make room for newer ones
         preprocessed(keras.layers.Rescaling(i + 2.0), images)
     assert preprocessed(programs.unit_range(), images) is not first

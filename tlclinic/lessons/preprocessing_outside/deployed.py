@@ -66,7 +66,7 @@ def preprocessed(layer: keras.layers.Layer | None, images: np.ndarray, batch: in
     if layer is None:
         return images
     rescaling = type(layer) is keras.layers.Rescaling
-    key = (id(images), repr(layer.scale), repr(layer.offset), layer.compute_dtype) if rescaling else None
+    key = (id(images), *map(_exactly, (layer.scale, layer.offset)), layer.compute_dtype) if rescaling else None
     if key in _rescaled and _rescaled[key][0] is images:
         return _rescaled[key][1]
     fed = np.concatenate([keras.ops.convert_to_numpy(layer(images[i:i + batch])) for i in range(0, len(images), batch)])
@@ -79,6 +79,12 @@ def preprocessed(layer: keras.layers.Layer | None, images: np.ndarray, batch: in
 
 
 _rescaled: dict = {}  # key -> (the images, what the Rescaling gave on them)
+
+
+def _exactly(value) -> tuple:
+    """A number or an array of them, every bit of it, as a key."""
+    array = np.asarray(value)
+    return array.dtype.str, array.shape, array.tobytes()
 
 
 def classes(outputs: np.ndarray) -> np.ndarray:
