@@ -66,9 +66,10 @@ def test_the_toggle_retrains_the_chosen_place_and_redraws_the_run_a_new_model_gi
     click trains is the run of a model built afresh, bit for bit (runs of one epoch: ``short_runs``).  Its first
     picture, after a few batches, is drawn without the deployed outputs, which come at the epoch's end."""
     short_runs(lesson, epochs=1)
+    broken = lesson.reproduce()
     view = lesson.live()
     experiment = view.experiment
-    assert experiment.run.deployed_range == (0.0, 255.0)  # the question's program
+    assert experiment.run is broken and broken.deployed_range == (0.0, 255.0)  # the question's run, not trained again
     before = [line.get_ydata().copy() for ax in experiment.figure.axes for line in ax.get_lines()]
     shown, show = [], view._show
     view._show = lambda picture, run: (shown.append(run), show(picture, run))

@@ -118,6 +118,17 @@ def test_a_value_is_trained_once_and_a_revisit_shows_its_kept_picture():
     assert view.experiment.figure.get_suptitle() == "b"  # the figure follows the chosen value, kept or not
 
 
+def test_a_first_value_trained_already_is_kept_not_trained_again_and_the_status_says_when_it_was():
+    train, earlier = Batches(), Run(None, {"loss": [1.0, 0.7]}, [], np.zeros(1), 3.25)
+    view = live.toggle(["a", "b"], "a", train, draw_loss, trained=earlier)
+    assert view.experiment.run is earlier and train.started == []
+    assert view.status.value == "trained earlier in this kernel in 3.2 s"
+    view._picture = Handle()
+    view.control.value = "b"
+    view.control.value = "a"
+    assert view.experiment.run is earlier and train.started == ["b"]
+
+
 def test_a_new_value_is_shown_after_its_first_epoch_then_finished():
     view = live.toggle(["a", "b"], "a", Batches(), draw_loss)
     view._picture = handle = Handle()

@@ -70,7 +70,9 @@ class Experiment:
     the run so far after each epoch; ``draw(run, figure, value)`` draws it."""
 
     def __init__(self, train: Callable[..., Run], draw: Callable[[Run, Figure, Any], None], value: Any,
-                 figsize: tuple[float, float] = (12, 3.4)):
+                 figsize: tuple[float, float] = (12, 3.4), trained: Run | None = None):
+        """``trained``: ``value``'s run, trained already as ``train`` would train it (the lesson's ``reproduce()``
+        in a cell above): kept, not trained again."""
         self.train, self.draw, self.figsize = train, draw, figsize
         self._figure, self._drawn = plots.figure(*figsize), None  # the figure, and the run drawn on it
         self._layout = plots.KeptLayout()  # the layouts of the pictures drawn, for the growing ones after them
@@ -78,6 +80,9 @@ class Experiment:
         self.pictures: dict = {}  # key(value) -> its run's picture
         self.value: Any = None
         self.run: Run | None = None
+        self.trained_before = trained is not None  # the first value's run came trained
+        if trained is not None:
+            self._keep(value, trained, self._figure)
         self.set(value)
 
     @property
@@ -359,7 +364,8 @@ class LiveView:
         self._read = read
         for widget in getattr(control, "children", None) or [control]:
             widget.observe(self._changed, names="value")
-        self._done = f"trained in {experiment.run.seconds:.1f} s"
+        earlier = " earlier in this kernel" if experiment.trained_before else ""
+        self._done = f"trained{earlier} in {experiment.run.seconds:.1f} s"
         self.say()
         self.widget = widgets.VBox([control, self.status])
         settle_garbage_collector()
@@ -423,13 +429,15 @@ class LiveView:
 
 
 def toggle(options: list[str], value: str, train: Callable[..., Run],
-           draw: Callable[[Run, Figure, str], None], description: str = "", warm: bool = False) -> LiveView:
+           draw: Callable[[Run, Figure, str], None], description: str = "", warm: bool = False,
+           trained: Run | None = None) -> LiveView:
     """A row of toggle buttons, one per option, each showing ``train(option)``'s run; the others train in the
     background.  ``warm``: every other option's training is traced now (``Experiment.warm``), before the first
-    click, for a ``train`` that keeps its compiled models by option."""
+    click, for a ``train`` that keeps its compiled models by option.  ``trained``: ``value``'s run, trained
+    already (``Experiment``)."""
     control = widgets.ToggleButtons(options=options, value=value, description=description,
                                     style={"button_width": "auto"})
-    experiment = Experiment(train, draw, value)
+    experiment = Experiment(train, draw, value, trained=trained)
     for option in options if warm else ():
         experiment.warm(option)
     return LiveView(experiment, control, choices=lambda chosen: [option for option in options if option != chosen])

@@ -9,6 +9,8 @@ backbone alike.
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ... import grading
@@ -51,9 +53,15 @@ def train(build_model, seed: int = 0, *, callbacks=(), kept=None, on_epoch=None,
         return train_deployed(build_model, seed, callbacks=callbacks, on_epoch=on_epoch, epochs=epochs, kept=kept)
 
 
+# reproduce()'s runs by the ``train`` that trained them and their seed, held weakly: the live view starts from the one
+# at seed 0, the run of its first choice, rather than training it again (a run is deterministic for its seed).
+_REPRODUCED = weakref.WeakValueDictionary()
+
+
 def reproduce(seed: int = 0) -> DeployedRun:
     """The question's program: ``preprocess_input`` (here ``Rescaling(1/127.5, offset=-1)``) in the data pipeline."""
-    return train(PLACES[QUESTION], seed)
+    run = _REPRODUCED[(train, seed)] = train(PLACES[QUESTION], seed)
+    return run
 
 
 def symptoms(run: DeployedRun) -> dict:
@@ -67,14 +75,15 @@ def symptoms(run: DeployedRun) -> dict:
 
 def live() -> LiveView:
     """Toggle buttons over where the preprocessing is; each flip retrains and redraws epoch by epoch.  One model is
-    kept compiled per place, traced before the first click, so that a first flip starts training at once."""
+    kept compiled per place, traced before the first click, so that a first flip starts training at once.  The
+    question's place shows ``reproduce()``'s run when this kernel has it still."""
     models = CompiledHeads()
 
     def retrain(place: str, callbacks=(), on_epoch=None) -> DeployedRun:
         return train(PLACES[place], callbacks=callbacks, on_epoch=on_epoch, kept=(models, place))
 
     return toggle(list(PLACES), QUESTION, retrain, lambda run, fig, place: draw_run(run, fig, f"preprocessing {place}"),
-                  description="preprocessing", warm=True)
+                  description="preprocessing", warm=True, trained=_REPRODUCED.get((train, 0)))
 
 
 def assert_converged(run: DeployedRun) -> None:
