@@ -54,13 +54,14 @@ def train(build_model, seed: int = 0, *, callbacks=(), kept=None, on_epoch=None,
 
 
 # reproduce()'s runs by the ``train`` that trained them and their seed, held weakly: the live view starts from the one
-# at seed 0, the run of its first choice, rather than training it again (a run is deterministic for its seed).
+# at seed 0, the run of its first choice, instead of training it again (a run is deterministic for its seed).
 _REPRODUCED = weakref.WeakValueDictionary()
 
 
 def reproduce(seed: int = 0) -> DeployedRun:
     """The question's program: ``preprocess_input`` (here ``Rescaling(1/127.5, offset=-1)``) in the data pipeline."""
-    run = _REPRODUCED[(train, seed)] = train(PLACES[QUESTION], seed)
+    run = train(PLACES[QUESTION], seed)
+    _REPRODUCED[(train, seed)] = run
     return run
 
 

@@ -50,8 +50,8 @@ def train(build: HeadBuilder, seed: int = 0, *, callbacks=(), kept=None, on_epoc
                            on_epoch=on_epoch, target_shift=target_shift)
 
 
-# reproduce()'s runs as the live view trains its first choice (every epoch, Adam's default rate), by the ``train``
-# that trained them and their seed, held weakly: the view starts from the one at seed 0 rather than training it again.
+# reproduce()'s runs at the live view's length and rate (``EPOCHS``, Adam's default), by the ``train`` that trained them
+# and their seed, held weakly: the view starts from the one at seed 0 instead of training its first choice again.
 _REPRODUCED = weakref.WeakValueDictionary()
 
 
