@@ -241,8 +241,8 @@ def class_folder(root: Path, lesson: str, submissions: int) -> Path:
 
 def grading_breakdown(batch: int) -> dict:
     """Per lesson: one submission (the solution) graded alone as ``make grade`` grades it, by phase: the answer's
-    sandboxed process (start and imports, the set-up cell, the answer cells, crossing), then the verifier (started
-    with the answer's process, so it imports Keras meanwhile) and each graded test; then a class of ``batch``
+    sandboxed process (start and imports, the set-up cell, the answer cells, crossing), then the verifiers (started
+    with the answer's process, so they import Keras meanwhile) and each graded test; then a class of ``batch``
     (half solutions, half untouched releases) with --jobs 2, per submission: two distinct answers, each taken and
     judged once (``submissions.Taken``, ``judge.judge_all``), as a class that hands in the same cells costs.  The
     grader's own start (Python, its imports) is not counted: ``make grade`` pays it once for any number of

@@ -407,12 +407,13 @@ def test_submissions_whose_answer_cells_are_the_same_are_taken_once_and_each_get
     assert all("NotImplementedError" in r.message for r in rows if r.student in ("ann", "cat"))
 
 
-def test_a_verifier_starts_on_a_free_core_before_the_answer_is_taken_and_judges_it_or_is_stopped(tmp_path,
-                                                                                                  monkeypatch):
-    """With a core the answers leave free, a verifier starts (and imports Keras) while the sandbox takes the
-    answer; the grader then hands it the answer to judge.  One not needed (the answer ended in the sandbox) is
-    stopped: none is left running.  A class that fills every job starts none early: no more processes at once.
-    Fewer distinct answers than jobs share their tests out among the verifiers, each test judged once."""
+def test_the_verifiers_start_on_free_jobs_before_the_answer_is_taken_and_judge_it_or_are_stopped(
+        tmp_path, monkeypatch):
+    """With jobs the answers leave free, the verifiers that will judge them start (and import Keras) while the
+    sandbox takes the answer; the grader then hands them the answer's tests, one each.  Those not needed (the
+    answer ended in the sandbox) are stopped: none is left running.  A class that fills every job starts none
+    early: no more processes at once.  Fewer distinct answers than jobs share their tests out among the
+    verifiers, each test judged once."""
     calls, started, events, judged = [], [], [], []
     real_start = verdict.jail.start
 
@@ -440,12 +441,12 @@ def test_a_verifier_starts_on_a_free_core_before_the_answer_is_taken_and_judges_
     for student, points in (("ann", 5), ("ben", 0)):
         [sub] = judge.grade_course(tmp_path / "subs" / student / f"{L01}.ipynb", 2, timeout=5,
                                    log=lambda *a, **k: None, sandboxed=False)
-        assert events == ["verifier started", "answer taken"]  # one answer: one verifier, started first
-        # The answer's two tests shared between it and a second verifier, or nothing to judge.
-        assert calls == ([started[0], None] if points else [])
+        # One answer, two tests: a verifier for each, both started first.
+        assert events == ["verifier started", "verifier started", "answer taken"]
+        assert calls == (started if points else [])  # the two tests shared between them, or nothing to judge
         assert sorted(judged) == (sorted(FULL) if points else [])
         assert sum(row.points for row in sub.rows) == points, sub.rows
-        assert started[0].process.poll() is not None  # none is left running
+        assert all(verifier.process.poll() is not None for verifier in started)  # none is left running
         calls.clear(), started.clear(), events.clear(), judged.clear()
     outcomes.extend([sandbox.Outcome(crossed={"kind": "head"}), sandbox.Outcome(crossed={"kind": "head"})])
     judge.grade_course(tmp_path / "subs", 2, timeout=5, log=lambda *a, **k: None, sandboxed=False)

@@ -3,6 +3,7 @@
 The facts the notebook states about Keras are tested here on small models (fast); the check on the lesson's
 pipelines trains (end to end).  Calibration runs every pipeline over 20 seeds (`make calibrate`).
 """
+import functools
 import warnings
 from dataclasses import asdict, replace
 
@@ -149,6 +150,64 @@ def assert_same_run(one: pipeline.PipelineRun, other: pipeline.PipelineRun) -> N
         np.testing.assert_array_equal(a, b)
     assert (one.backbone_input, one.batchnorm_drift, one.weights_moved, one.feature_change) == (
         other.backbone_input, other.batchnorm_drift, other.weights_moved, other.feature_change)
+
+
+@pytest.mark.numerics
+@pytest.mark.parametrize("choices, options", [
+    pytest.param(pipeline.FIXED, {}, id="rescaling"),
+    pytest.param(pipeline.only("inputs_64"), {"preprocess": "preprocess_input", "resize_to": 96},
+                 marks=pytest.mark.e2e, id="preprocess_input-resized")])
+def test_the_heads_stage_on_the_backbones_outputs_computed_once_is_the_run_the_whole_model_gives(
+        monkeypatch, choices, options):
+    """While the backbone is frozen, the head's stage trains on the backbone's outputs computed once
+    (``pipeline.on_features``) instead of feeding every image through the backbone each epoch: the same run to the
+    bit, and a kept model's second seed trains on the features computed for the first.  On 72 of the training
+    images and 40 of the test images."""
+    from tlclinic.training import CompiledHeads
+
+    every, every_cut = pipeline.images, pipeline.on_features
+    monkeypatch.setattr(pipeline, "images", functools.cache(  # a short last batch, as with all 1000
+        lambda split, height, width: tuple(a[:72 if split == "train" else 40] for a in every(split, height, width))))
+    cuts, models = [], {True: CompiledHeads(), False: CompiledHeads()}  # each way traced once
+
+    def trained(seed, whole):
+        with monkeypatch.context() as patched:
+            patched.setattr(pipeline, "on_features", lambda *given: None if whole else cuts.append(
+                every_cut(*given)) or cuts[-1])
+            return lesson.train(pipeline.pipeline_of(choices, seed, **options), seed, kept=(models[whole], choices))
+
+    assert_same_run(trained(0, whole=False), trained(0, whole=True))
+    computed = cuts[0].train
+    assert_same_run(trained(1, whole=False), trained(1, whole=True))
+    assert cuts[0] is not None and cuts[1] is cuts[0] and cuts[0].train is computed  # computed once, for both seeds
+
+
+def test_only_a_fixed_function_of_the_images_before_the_head_is_computed_once():
+    """The head's stage trains on the backbone's outputs only where the part before them computes the same in
+    training as outside it: not with random augmentation, a layer that trains, or BatchNorm that trains before
+    the backbone; and not where the head also reads the images."""
+    backbone = pipeline.get_backbone().model
+
+    def cut(*before: layers.Layer, skip: bool = False):
+        inputs = keras.Input((96, 96, 3))
+        x = inputs
+        for layer in before:
+            x = layer(x)
+        copy = keras.models.clone_model(backbone)
+        copy.trainable = False
+        features = copy(layers.Rescaling(1 / 127.5, offset=-1)(x), training=False)
+        if skip:
+            features = layers.Concatenate()([features, layers.GlobalAveragePooling2D()(inputs)])
+        model = keras.Model(inputs, layers.Dense(1, activation="sigmoid")(features))
+        model.compile("adam", "binary_crossentropy")
+        return pipeline._cut(model, pipeline.backbone_in(model, backbone))
+
+    assert cut() is not None and cut(layers.Resizing(96, 96)) is not None
+    assert cut(layers.RandomFlip("horizontal", seed=0)) is None and cut(pipeline.augmentation(0)) is None
+    assert cut(layers.Conv2D(3, 1)) is None  # trains
+    assert cut(layers.BatchNormalization()) is None  # trains its statistics
+    assert cut(layers.GaussianNoise(0.1)) is None
+    assert cut(skip=True) is None
 
 
 @pytest.mark.e2e

@@ -144,35 +144,35 @@ class FirstPicture(keras.callbacks.Callback):
 IMAGES_AT_ONCE = 32
 
 
-def in_chunks(call: Callable, x: np.ndarray) -> np.ndarray:
-    """``call(x, training=False)`` as NumPy: on images (rank 4) ``IMAGES_AT_ONCE`` at a time, concatenated; on
-    anything else (a head's features, small) all at once.  What comes out is what one call on all of them gives,
-    within float32's rounding: lesson 04's and 05's runs gave the same histories and measures to the bit, and
-    validation probabilities the same under oneDNN's kernels, within 6e-8 under Eigen's and 3.6e-7 on JAX (XLA
-    and Eigen sum a product of 32 rows in another order than one of 100)."""
-    at_once = IMAGES_AT_ONCE if np.ndim(x) == 4 else max(1, len(x))
+def in_chunks(call: Callable, x: np.ndarray, at_once: int | None = None) -> np.ndarray:
+    """``call(x, training=False)`` as NumPy, ``at_once`` examples at a time, concatenated; by default, on images
+    (rank 4) ``IMAGES_AT_ONCE`` at a time, on anything else (a head's features, small) all at once.  What comes
+    out is what one call on all of them gives, within float32's rounding: lesson 04's and 05's runs gave the same
+    histories and measures to the bit, and validation probabilities the same under oneDNN's kernels, within 6e-8
+    under Eigen's and 3.6e-7 on JAX (XLA and Eigen sum a product of 32 rows in another order than one of 100)."""
+    at_once = at_once or (IMAGES_AT_ONCE if np.ndim(x) == 4 else max(1, len(x)))
     return np.concatenate([keras.ops.convert_to_numpy(call(x[i:i + at_once], training=False))
                            for i in range(0, len(x), at_once)])
 
 
 def validation_outputs(model: keras.Model, x_val: np.ndarray, read: Callable | None = None,
-                       all_at_once: bool = False) -> np.ndarray:
+                       all_at_once: bool = False, at_once: int | None = None) -> np.ndarray:
     """The model's outputs on ``x_val`` (inference mode, ``in_chunks``), through ``read(model, outputs)`` when
     given.  ``all_at_once``: in one call of the model's compiled prediction step (``predict_on_batch``), for the
     first picture of a run a person waits for: on lesson 04's 100 test images, 0.07 s against 0.17 s for the model
     called eagerly on a 2-core machine, once traced (0.2 s, at a model's first such call: ``live.Experiment.warm``
-    pays it before the first click)."""
-    outputs = model.predict_on_batch(x_val) if all_at_once else in_chunks(model, x_val)
+    pays it before the first click).  ``at_once``: else, that many at a time (``in_chunks``)."""
+    outputs = model.predict_on_batch(x_val) if all_at_once else in_chunks(model, x_val, at_once)
     return read(model, outputs) if read else outputs
 
 
 class _RecordPredictions(keras.callbacks.Callback):
-    def __init__(self, x_val: np.ndarray, store: list, read: Callable | None = None):
+    def __init__(self, x_val: np.ndarray, store: list, read: Callable | None = None, at_once: int | None = None):
         super().__init__()
-        self.x_val, self.store, self.read = x_val, store, read
+        self.x_val, self.store, self.read, self.at_once = x_val, store, read, at_once
 
     def on_epoch_end(self, epoch, logs=None):
-        self.store.append(validation_outputs(self.model, self.x_val, self.read))
+        self.store.append(validation_outputs(self.model, self.x_val, self.read, at_once=self.at_once))
 
 
 def batchnorm_layers(model: keras.Model) -> list:

@@ -11,7 +11,7 @@ from ..console import quiet, silenced_native_stderr
 from ..lessons import load
 from .shards import (WHOLE, Shard, find_submissions, grading_identity, relative, reusable, root_of,
                      submission_key)
-from .submissions import Row, Submission, Taken, answer, student_of
+from .submissions import Row, Submission, Taken, answer, lesson_named, student_of
 
 
 def judge_all(subs: list[Submission], jobs: int, timeout: int, sandboxed: bool = True,
@@ -89,10 +89,7 @@ def grade_course(target: Path, jobs: int, timeout: int = 180, log=print, sandbox
     keys = {p: submission_key(p, identity) for p in paths}
     kept = {p: sub for p in paths if (sub := reusable(p, keys[p], previous.get(relative(p, root))))}
     to_answer = [p for p in paths if p not in kept]
-    # On the cores the answers leave free, verifiers import Keras while the answers are taken: a submission graded
-    # alone waits for one start-up, not two.  Never more processes at once than ``jobs``, as without them.
-    early = min(len(to_answer), max(0, jobs - len(to_answer)))
-    with verdict.verifiers_started(early, sandboxed) as started:
+    with verdict.verifiers_started(verifiers_to_start(to_answer, jobs), sandboxed) as started:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             taken = Taken()  # the same answer cells are run once
             fresh = list(pool.map(lambda p: answer(p, root, timeout, sandboxed, taken), to_answer))
@@ -108,6 +105,18 @@ def grade_course(target: Path, jobs: int, timeout: int = 180, log=print, sandbox
         log(f"[{done}/{len(subs)}] {relative(sub.path, root)}: {state}{' (unchanged)' if sub.reused else ''}",
             flush=True)
     return subs
+
+
+def verifiers_to_start(to_answer: list[Path], jobs: int) -> int:
+    """How many verifiers start with the answers' processes, importing Keras while the answers are taken: with
+    fewer answers than ``jobs``, as many as ``judge_all`` will use if every answer is distinct and judged (each
+    test of a lone submission graded with ``--jobs 2`` in a verifier of its own), so that no verifier's start-up
+    waits for the answers.  Meanwhile the machine runs more processes than ``jobs`` (at most the answers and
+    ``jobs`` verifiers), the verifiers only importing.  A class that fills every job starts none early."""
+    if len(to_answer) >= jobs:
+        return 0
+    tests = [len(seeds_of(lesson)) if (lesson := lesson_named(path)) else 1 for path in to_answer]
+    return min(jobs, sum(len(split_tests(dict.fromkeys(range(n)), len(to_answer), jobs)) for n in tests))
 
 
 def grade_all(target: Path, jobs: int, timeout: int = 180, log=print, sandboxed: bool = True) -> list[Row]:

@@ -126,8 +126,9 @@ def graded_metric(run: PipelineRun) -> float:
 
 
 def train(build_pipeline, seed: int = 0, *, callbacks=(), kept=None, on_epoch=None, heads=None) -> PipelineRun:
-    """``build_pipeline``'s model trained through both stages on ``shapes`` (lesson 04 trains images, not
-    cached features: fine-tuning changes the backbone).  ``on_epoch(run so far)`` after each epoch of either
+    """``build_pipeline``'s model trained through both stages on ``shapes`` (lesson 04 trains on the images:
+    fine-tuning changes the backbone; the head's stage, on the frozen backbone's outputs computed once where the
+    model allows, ``pipeline.on_features``).  ``on_epoch(run so far)`` after each epoch of either
     stage; ``kept=(models, key)``: each stage's model kept compiled, ``heads``: the head's stage kept
     (``pipeline.train_pipeline``)."""
     with quiet():

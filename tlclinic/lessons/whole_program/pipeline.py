@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import functools
 import time
+import weakref
 from dataclasses import dataclass, fields, replace
 from typing import Callable, Hashable
 
 import keras
 import numpy as np
 from keras import layers
+from keras.src.layers.preprocessing.image_preprocessing.base_image_preprocessing_layer import (
+    BaseImagePreprocessingLayer)
 
 from ... import data
 from ...backbone import backbone_in, fed_to, get_backbone
 from ...symptoms import accuracy
-from ...training import CompiledHeads, FirstPicture, Run, _EachEpoch, _RecordPredictions, fit_shuffled, in_chunks
+from ...training import (IMAGES_AT_ONCE, CompiledHeads, FirstPicture, Run, _EachEpoch, _RecordPredictions,
+                         fit_shuffled, in_chunks)
 
 QUESTION_SIZE = 64  # question 000 loaded its images at 64x64
 NATIVE_SIZE = data.RECIPES["shapes"].size[0]  # the shapes images are drawn at 96x96
@@ -182,12 +186,89 @@ class HeadStage:
     fed_val: np.ndarray  # the test images as the backbone receives them
 
 
+@dataclass
+class OnFeatures:
+    """A pipeline's model cut at its frozen backbone for the head's stage: ``extractor`` (the model's input to
+    the backbone's output) and ``head`` (the layers after it, compiled as the model is and sharing its optimizer),
+    with the extractor's outputs on the images, computed once while its weights stay those they were computed
+    with (``on_features``)."""
+
+    extractor: keras.Model
+    head: keras.Model
+    images: tuple = ()  # the training and test images the outputs below are of
+    weights: tuple = ()  # the extractor's weights when they were computed
+    train: np.ndarray | None = None  # on the training images, as the compiled training step computes them
+    val: np.ndarray | None = None  # on the test images, the same way (fit's validation)
+    val_recorded: np.ndarray | None = None  # on the test images as ``in_chunks`` computes them (called eagerly:
+    # on JAX not the same bits as compiled; the predictions recorded each epoch are taken this way)
+
+
+_ON_FEATURES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a head stage's model -> OnFeatures or None
+
+
+def on_features(model: keras.Model, inner: keras.Model, x: np.ndarray, x_val: np.ndarray) -> OnFeatures | None:
+    """``model`` cut at ``inner``, the backbone it calls, with the extractor's outputs on ``x`` and ``x_val``;
+    None where the part before the head is not a fixed function of the images while the head trains
+    (``fixed_while_the_head_trains``) or the head reads more than the backbone's output.
+
+    While the backbone is frozen, the head's epochs feed every image through it again and again: training the
+    head on its outputs, computed once, runs the same steps on the same numbers.  The runs are the same to the
+    bit on every kernel family (``tests/test_lesson04_whole_program.py`` compares), at about half the cost of the
+    head's stage on a 2-core machine.  Kept with the model, so that a kept model (``CompiledHeads``) computes them
+    once for all its seeds while its extractor's weights do not change."""
+    if model not in _ON_FEATURES:
+        _ON_FEATURES[model] = _cut(model, inner)
+    cut = _ON_FEATURES[model]
+    if cut is None:
+        return None
+    weights = tuple(keras.ops.convert_to_numpy(w) for w in cut.extractor.weights)
+    if not (cut.images and cut.images[0] is x and cut.images[1] is x_val and len(weights) == len(cut.weights)
+            and all(np.array_equal(a, b) for a, b in zip(weights, cut.weights))):
+        cut.images, cut.weights = (x, x_val), weights
+        cut.train, cut.val = (cut.extractor.predict(given, batch_size=BATCH_SIZE, verbose=0) for given in (x, x_val))
+        cut.val_recorded = in_chunks(cut.extractor, x_val)
+    return cut
+
+
+def _cut(model: keras.Model, inner: keras.Model) -> OnFeatures | None:
+    if len(inner._inbound_nodes) != 1 or len(inner._inbound_nodes[0].output_tensors) != 1:
+        return None
+    backbone_output = inner._inbound_nodes[0].output_tensors[0]
+    extractor = keras.Model(model.inputs[0], backbone_output)  # one input (``fed_to`` has checked)
+    if not fixed_while_the_head_trains(extractor):
+        return None
+    try:
+        head = keras.Model(backbone_output, model.outputs)
+    except ValueError:  # an output reads a tensor the backbone's output does not lead to
+        return None
+    config = keras.saving.deserialize_keras_object(model.get_compile_config())
+    head.compile(**{**config, "optimizer": model.optimizer, "jit_compile": model.jit_compile})
+    return OnFeatures(extractor, head)
+
+
+def fixed_while_the_head_trains(extractor: keras.Model) -> bool:
+    """Whether ``extractor`` computes in the head's training steps what it computes outside them: none of its
+    weights trains, none of its layers adds a loss, and each of its layers whose call reads ``training`` is a model
+    of layers, a frozen BatchNormalization or an image preprocessing layer that draws no random numbers
+    (``Resizing``, ``CenterCrop``; random augmentation, dropout, noise and BatchNorm that trains are not)."""
+    if extractor.trainable_weights:
+        return False
+    for layer in extractor._flatten_layers(include_self=False):
+        same_in_training = (not getattr(layer, "_call_has_training_arg", False) or isinstance(layer, keras.Model)
+                            or isinstance(layer, layers.BatchNormalization) and not layer.trainable
+                            or isinstance(layer, BaseImagePreprocessingLayer) and not layer._seed_generators)
+        if getattr(layer, "activity_regularizer", None) is not None or not same_in_training:
+            return False
+    return True
+
+
 def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "mini_inception",
                    callbacks=(), on_epoch: Callable[[PipelineRun], None] | None = None,
                    kept: tuple[CompiledHeads, Hashable] | None = None,
                    heads: tuple[dict, Hashable] | None = None) -> PipelineRun:
-    """``model, fine_tune = build_pipeline(backbone)``; train the head, ``fine_tune()``, fine-tune; measured on
-    the test split.  ``on_epoch(run so far)``, unfinished, is called after each epoch of either stage, and
+    """``model, fine_tune = build_pipeline(backbone)``; train the head (on the frozen backbone's outputs,
+    computed once, where ``on_features`` finds that the same run), ``fine_tune()``, fine-tune; measured on the
+    test split.  ``on_epoch(run so far)``, unfinished, is called after each epoch of either stage, and
     first after the head's first few batches (``training.FirstPicture``).
 
     ``build_pipeline`` gets a fresh copy of the pretrained backbone; whichever copy the model calls gets the
@@ -221,12 +302,13 @@ def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "min
                            predictions, y_val, time.perf_counter() - start, seed, HEAD_EPOCHS, head.backbone_input,
                            finished=False)
 
-    def each_epoch(before: dict[str, list[float]], head: HeadStage) -> list:
-        """on_epoch with the history of the stages before; in the first stage, first after a few batches."""
+    def each_epoch(before: dict[str, list[float]], head: HeadStage, x_first=None) -> list:
+        """on_epoch with the history of the stages before; in the first stage, first after a few batches, with
+        the trained model's outputs on ``x_first``."""
         if not on_epoch:
             return []
         grown = lambda history: so_far(before, history, head)  # noqa: E731
-        return [*([] if before else [FirstPicture(on_epoch, grown, x_val)]),
+        return [*([] if before else [FirstPicture(on_epoch, grown, x_first)]),
                 _EachEpoch(lambda history: on_epoch(grown(history)))]
 
     head = trained.get((head_key, seed))  # its head's stage trained, or only measured (a run stopped in it)
@@ -238,8 +320,12 @@ def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "min
         if heads:
             trained[(head_key, seed)] = head
         (x, y), (x_val, y_val) = head.images
-        history = fit_shuffled(model, x, y, HEAD_EPOCHS, BATCH_SIZE, seed, validation_data=(x_val, y_val),
-                               callbacks=[_RecordPredictions(x_val, predictions), *callbacks, *each_epoch({}, head)])
+        cut = on_features(model, inner, x, x_val)
+        trained_model, fed, fed_val, recorded = (cut.head, cut.train, cut.val, cut.val_recorded) if cut else (
+            model, x, x_val, x_val)
+        history = fit_shuffled(trained_model, fed, y, HEAD_EPOCHS, BATCH_SIZE, seed, validation_data=(fed_val, y_val),
+                               callbacks=[_RecordPredictions(recorded, predictions, at_once=IMAGES_AT_ONCE),
+                                          *callbacks, *each_epoch({}, head, recorded)])
         head = replace(head, history=history, predictions=list(predictions),
                        values=[keras.ops.convert_to_numpy(v) for v in model.variables] if kept else [])
         if heads:
