@@ -204,10 +204,37 @@ def test_only_a_fixed_function_of_the_images_before_the_head_is_computed_once():
 
     assert cut() is not None and cut(layers.Resizing(96, 96)) is not None
     assert cut(layers.RandomFlip("horizontal", seed=0)) is None and cut(pipeline.augmentation(0)) is None
+    assert cut(layers.Equalization()) is None  # no random draws, but applied in training only
     assert cut(layers.Conv2D(3, 1)) is None  # trains
     assert cut(layers.BatchNormalization()) is None  # trains its statistics
     assert cut(layers.GaussianNoise(0.1)) is None
     assert cut(skip=True) is None
+
+
+def test_a_cut_is_made_again_for_a_recompiled_model_and_dropped_once_the_part_before_the_head_trains():
+    """The backbone's outputs are kept with the model while it keeps its compile settings and the part before the
+    head its weights and flags: a model recompiled gets a head compiled anew (its new optimizer), one whose
+    backbone was unfrozen trains whole, and an interrupted computation keeps nothing."""
+    backbone = pipeline.get_backbone().model
+    model, fine_tune = pipeline.pipeline_of(pipeline.FIXED)(keras.models.clone_model(backbone))
+    inner = pipeline.backbone_in(model, backbone)
+    x, x_val = np.zeros((8, 96, 96, 3), np.float32), np.ones((4, 96, 96, 3), np.float32)
+    first = pipeline.on_features(model, inner, x, x_val)
+    assert first.train.shape == (8, 192) and pipeline.on_features(model, inner, x, x_val) is first
+    model.compile(keras.optimizers.Adam(1e-4), "binary_crossentropy")
+    again = pipeline.on_features(model, inner, x, x_val)
+    assert again is not first and again.head.optimizer is model.optimizer
+
+    class Stop(keras.callbacks.Callback):
+        def on_predict_batch_end(self, batch, logs=None):
+            raise KeyboardInterrupt
+
+    fewer = x[:4]
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.on_features(model, inner, fewer, x_val, callbacks=[Stop()])
+    assert pipeline.on_features(model, inner, fewer, x_val).train.shape == (4, 192)  # computed, not the 8 kept
+    fine_tune()  # the top block of the backbone unfrozen
+    assert pipeline.on_features(model, inner, x, x_val) is None
 
 
 @pytest.mark.e2e

@@ -110,13 +110,14 @@ def grade_course(target: Path, jobs: int, timeout: int = 180, log=print, sandbox
 def verifiers_to_start(to_answer: list[Path], jobs: int) -> int:
     """How many verifiers start with the answers' processes, importing Keras while the answers are taken: with
     fewer answers than ``jobs``, as many as ``judge_all`` will use if every answer is distinct and judged (each
-    test of a lone submission graded with ``--jobs 2`` in a verifier of its own), so that no verifier's start-up
-    waits for the answers.  Meanwhile the machine runs more processes than ``jobs`` (at most the answers and
-    ``jobs`` verifiers), the verifiers only importing.  A class that fills every job starts none early."""
+    test of a lone submission graded with ``--jobs 2`` in a verifier of its own), so that their start-up does not
+    wait for the answers; but never more than one process beyond ``jobs`` at once, that one only importing.  A
+    class that fills every job starts none early."""
     if len(to_answer) >= jobs:
         return 0
     tests = [len(seeds_of(lesson)) if (lesson := lesson_named(path)) else 1 for path in to_answer]
-    return min(jobs, sum(len(split_tests(dict.fromkeys(range(n)), len(to_answer), jobs)) for n in tests))
+    used = sum(len(split_tests(dict.fromkeys(range(n)), len(to_answer), jobs)) for n in tests)
+    return min(used, jobs - len(to_answer) + 1)
 
 
 def grade_all(target: Path, jobs: int, timeout: int = 180, log=print, sandboxed: bool = True) -> list[Row]:

@@ -16,8 +16,6 @@ from typing import Callable, Hashable
 import keras
 import numpy as np
 from keras import layers
-from keras.src.layers.preprocessing.image_preprocessing.base_image_preprocessing_layer import (
-    BaseImagePreprocessingLayer)
 
 from ... import data
 from ...backbone import backbone_in, fed_to, get_backbone
@@ -195,6 +193,7 @@ class OnFeatures:
 
     extractor: keras.Model
     head: keras.Model
+    compiled: object  # the model's compile settings the head was compiled with (a recompiled model: a new cut)
     images: tuple = ()  # the training and test images the outputs below are of
     weights: tuple = ()  # the extractor's weights when they were computed
     train: np.ndarray | None = None  # on the training images, as the compiled training step computes them
@@ -206,27 +205,36 @@ class OnFeatures:
 _ON_FEATURES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a head stage's model -> OnFeatures or None
 
 
-def on_features(model: keras.Model, inner: keras.Model, x: np.ndarray, x_val: np.ndarray) -> OnFeatures | None:
+def on_features(model: keras.Model, inner: keras.Model, x: np.ndarray, x_val: np.ndarray,
+                callbacks=()) -> OnFeatures | None:
     """``model`` cut at ``inner``, the backbone it calls, with the extractor's outputs on ``x`` and ``x_val``;
     None where the part before the head is not a fixed function of the images while the head trains
-    (``fixed_while_the_head_trains``) or the head reads more than the backbone's output.
+    (``fixed_while_the_head_trains``), the head reads more than the backbone's output, or its compile settings
+    cannot be given to the head.  ``callbacks`` see the outputs' computation (``predict``): one that stops a
+    run stops it there too.
 
     While the backbone is frozen, the head's epochs feed every image through it again and again: training the
     head on its outputs, computed once, runs the same steps on the same numbers.  The runs are the same to the
-    bit on every kernel family (``tests/test_lesson04_whole_program.py`` compares), at about half the cost of the
-    head's stage on a 2-core machine.  Kept with the model, so that a kept model (``CompiledHeads``) computes them
-    once for all its seeds while its extractor's weights do not change."""
-    if model not in _ON_FEATURES:
-        _ON_FEATURES[model] = _cut(model, inner)
-    cut = _ON_FEATURES[model]
+    bit under Eigen's and oneDNN's kernels and on JAX (``tests/test_lesson04_whole_program.py`` compares), at
+    about half the cost of the head's stage on a 2-core machine.  Kept with the model, so that a kept model
+    (``CompiledHeads``) computes them once for all its seeds, while the model keeps its compile settings and the
+    extractor its weights and trainable flags."""
+    cut = _ON_FEATURES.get(model)
+    if cut is None or cut.compiled is not model._compile_config or not fixed_while_the_head_trains(cut.extractor):
+        cut = _ON_FEATURES[model] = _cut(model, inner)
     if cut is None:
         return None
     weights = tuple(keras.ops.convert_to_numpy(w) for w in cut.extractor.weights)
     if not (cut.images and cut.images[0] is x and cut.images[1] is x_val and len(weights) == len(cut.weights)
             and all(np.array_equal(a, b) for a, b in zip(weights, cut.weights))):
-        cut.images, cut.weights = (x, x_val), weights
-        cut.train, cut.val = (cut.extractor.predict(given, batch_size=BATCH_SIZE, verbose=0) for given in (x, x_val))
-        cut.val_recorded = in_chunks(cut.extractor, x_val)
+        try:
+            train, val = (cut.extractor.predict(given, batch_size=BATCH_SIZE, verbose=0, callbacks=list(callbacks))
+                          for given in (x, x_val))
+        except BaseException:  # stopped: on JAX, Keras empties the variables while predict runs; give them back
+            getattr(cut.extractor, "jax_state_sync", lambda: None)()
+            raise
+        cut.train, cut.val, cut.val_recorded = train, val, in_chunks(cut.extractor, x_val)
+        cut.images, cut.weights = (x, x_val), weights  # last: an interrupted computation leaves none kept
     return cut
 
 
@@ -239,24 +247,28 @@ def _cut(model: keras.Model, inner: keras.Model) -> OnFeatures | None:
         return None
     try:
         head = keras.Model(backbone_output, model.outputs)
-    except ValueError:  # an output reads a tensor the backbone's output does not lead to
-        return None
-    config = keras.saving.deserialize_keras_object(model.get_compile_config())
-    head.compile(**{**config, "optimizer": model.optimizer, "jit_compile": model.jit_compile})
-    return OnFeatures(extractor, head)
+        # the compile call's own arguments (a loss or metric the student wrote need not be serialisable)
+        head.compile(**{**model._compile_config.config, "optimizer": model.optimizer,
+                        "jit_compile": model.jit_compile})
+    except (ValueError, TypeError):  # an output reads a tensor the backbone's output does not lead to, or the
+        return None  # compile settings do not fit the head: the whole model trains
+    return OnFeatures(extractor, head, model._compile_config)
+
+
+SAME_IN_TRAINING = (layers.Resizing, layers.CenterCrop)  # image preprocessing layers whose call ignores ``training``
 
 
 def fixed_while_the_head_trains(extractor: keras.Model) -> bool:
     """Whether ``extractor`` computes in the head's training steps what it computes outside them: none of its
     weights trains, none of its layers adds a loss, and each of its layers whose call reads ``training`` is a model
-    of layers, a frozen BatchNormalization or an image preprocessing layer that draws no random numbers
-    (``Resizing``, ``CenterCrop``; random augmentation, dropout, noise and BatchNorm that trains are not)."""
+    of layers, a frozen BatchNormalization or one of ``SAME_IN_TRAINING`` (random augmentation, dropout, noise,
+    BatchNorm that trains, and preprocessing applied only in training such as ``Equalization``, are not)."""
     if extractor.trainable_weights:
         return False
     for layer in extractor._flatten_layers(include_self=False):
         same_in_training = (not getattr(layer, "_call_has_training_arg", False) or isinstance(layer, keras.Model)
                             or isinstance(layer, layers.BatchNormalization) and not layer.trainable
-                            or isinstance(layer, BaseImagePreprocessingLayer) and not layer._seed_generators)
+                            or type(layer) in SAME_IN_TRAINING)
         if getattr(layer, "activity_regularizer", None) is not None or not same_in_training:
             return False
     return True
@@ -320,7 +332,7 @@ def train_pipeline(build_pipeline: Callable, seed: int = 0, backbone: str = "min
         if heads:
             trained[(head_key, seed)] = head
         (x, y), (x_val, y_val) = head.images
-        cut = on_features(model, inner, x, x_val)
+        cut = on_features(model, inner, x, x_val, callbacks)
         trained_model, fed, fed_val, recorded = (cut.head, cut.train, cut.val, cut.val_recorded) if cut else (
             model, x, x_val, x_val)
         history = fit_shuffled(trained_model, fed, y, HEAD_EPOCHS, BATCH_SIZE, seed, validation_data=(fed_val, y_val),
