@@ -152,34 +152,43 @@ def assert_same_run(one: pipeline.PipelineRun, other: pipeline.PipelineRun) -> N
         other.backbone_input, other.batchnorm_drift, other.weights_moved, other.feature_change)
 
 
+@pytest.mark.e2e
 @pytest.mark.numerics
 @pytest.mark.parametrize("choices, options", [
     pytest.param(pipeline.FIXED, {}, id="rescaling"),
     pytest.param(pipeline.only("inputs_64"), {"preprocess": "preprocess_input", "resize_to": 96},
-                 marks=pytest.mark.e2e, id="preprocess_input-resized")])
+                 id="preprocess_input-resized")])
 def test_the_heads_stage_on_the_backbones_outputs_computed_once_is_the_run_the_whole_model_gives(
         monkeypatch, choices, options):
     """While the backbone is frozen, the head's stage trains on the backbone's outputs computed once
     (``pipeline.on_features``) instead of feeding every image through the backbone each epoch: the same run to the
-    bit, and a kept model's second seed trains on the features computed for the first.  On 72 of the training
-    images and 40 of the test images."""
+    bit, the same model (every variable) for fine-tuning to start from, and a kept model's second seed trains on
+    the features computed for the first.  On 72 of the training images and 40 of the test images.  (End-to-end
+    tier: under Eigen's kernels in CI, under oneDNN's and on JAX in ``make e2e-families``.)"""
     from tlclinic.training import CompiledHeads
 
     every, every_cut = pipeline.images, pipeline.on_features
     monkeypatch.setattr(pipeline, "images", functools.cache(  # a short last batch, as with all 1000
         lambda split, height, width: tuple(a[:72 if split == "train" else 40] for a in every(split, height, width))))
-    cuts, models = [], {True: CompiledHeads(), False: CompiledHeads()}  # each way traced once
+    cuts = []
+    models, heads = {True: CompiledHeads(), False: CompiledHeads()}, {True: {}, False: {}}  # each way traced once
 
     def trained(seed, whole):
         with monkeypatch.context() as patched:
             patched.setattr(pipeline, "on_features", lambda *given: None if whole else cuts.append(
                 every_cut(*given)) or cuts[-1])
-            return lesson.train(pipeline.pipeline_of(choices, seed, **options), seed, kept=(models[whole], choices))
+            return lesson.train(pipeline.pipeline_of(choices, seed, **options), seed, kept=(models[whole], choices),
+                                heads=(heads[whole], choices))
 
-    assert_same_run(trained(0, whole=False), trained(0, whole=True))
+    def compare(seed: int) -> None:
+        assert_same_run(trained(seed, whole=False), trained(seed, whole=True))
+        for a, b in zip(heads[False][(choices, seed)].values, heads[True][(choices, seed)].values, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+    compare(0)
     computed = cuts[0].train
-    assert_same_run(trained(1, whole=False), trained(1, whole=True))
-    assert cuts[0] is not None and cuts[1] is cuts[0] and cuts[0].train is computed  # computed once, for both seeds
+    compare(1)
+    assert cuts[0] is not None and cuts[1] is cuts[0] and cuts[1].train is computed  # computed once, for both seeds
 
 
 def test_only_a_fixed_function_of_the_images_before_the_head_is_computed_once():
