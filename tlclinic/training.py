@@ -71,8 +71,26 @@ def fit_shuffled(model: keras.Model, x, y, epochs: int, batch_size: int, seed: i
                 taken = order[step * batch_size:(step + 1) * batch_size]
                 yield x[taken], y[taken]
 
-    return model.fit(batches(), epochs=epochs, steps_per_epoch=steps, shuffle=False, validation_data=validation_data,
+    fed = _without_autotuning(batches, x, y) if keras.backend.backend() == "tensorflow" else batches()
+    return model.fit(fed, epochs=epochs, steps_per_epoch=steps, shuffle=False, validation_data=validation_data,
                      callbacks=list(callbacks), verbose=verbose).history
+
+
+def _without_autotuning(batches: Callable, x: np.ndarray, y: np.ndarray):
+    """The generator ``batches()`` as a ``tf.data.Dataset`` that tf.data does not autotune.
+
+    Keras reads a generator through ``Dataset.from_generator(...).prefetch(AUTOTUNE)`` on TensorFlow; the end of
+    ``fit`` then waits for the autotuning thread to wake: up to 2.5 s after the last epoch, in more than half of
+    lesson 03's runs on one core, as long as the run's steps.  Read without it, the run is the same to the bit
+    (``tests/test_training.py``)."""
+    import tensorflow as tf
+
+    def spec(a: np.ndarray):
+        return tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype))
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return tf.data.Dataset.from_generator(batches, output_signature=(spec(x), spec(y))).with_options(options)
 
 
 @dataclass
